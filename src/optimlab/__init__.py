@@ -1,0 +1,30 @@
+"""optimlab: deep-learning optimizers for PyTorch, learning-rate tools, and a lab that measures them.
+
+The library needs only torch; the lab (``optimlab.lab``) and the command line (``optimlab.cli``)
+need the ``optimlab[lab]`` extra and are not imported here.
+"""
+
+import logging as _logging
+
+# --- optimizers (issue 2/3) ---
+from .optim import (
+    SGD,
+    SGDW,
+    Adam,
+    AdamW,
+    available_optimizers,
+    create_optimizer,
+    optimizer_info,
+)
+
+# --- learning-rate tools (issue 4) ---
+
+__version__ = "0.1.0"
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())
+
+__all__ = [
+    "SGD", "SGDW", "Adam", "AdamW",
+    "create_optimizer", "available_optimizers", "optimizer_info",
+    "__version__",
+]

@@ -1,0 +1,129 @@
+"""The plumbing every optimizer's ``step`` shares: closures, gathering a group's tensors,
+complex parameters, and running one update rule per tensor or once over lists (``foreach``).
+
+An optimizer's ``step`` reads like this::
+
+    loss = call_closure(closure)
+    for group in self.param_groups:
+        params, grads = params_with_grad(self, group)
+        rows = [(p, g, state["exp_avg"], ...) for p, g in zip(params, grads)]
+        run_update(adam_update, rows, steps, foreach=resolve_foreach(group["foreach"], params), **hyper)
+
+``run_update`` calls the update rule with single tensors (reference path) or with lists of
+tensors (``foreach`` path), bucketed so that every call sees one device, one dtype and one step
+count; the helpers in :mod:`optimlab.optim._moments` accept both forms.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = [
+    "call_closure",
+    "params_with_grad",
+    "resolve_foreach",
+    "run_update",
+    "lr_value",
+    "step_tensor",
+]
+
+
+def call_closure(closure: Callable[[], Any] | None) -> Any:
+    """Re-evaluate the model under ``enable_grad`` (``step`` itself runs under ``no_grad``)."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+def params_with_grad(owner: str, group: dict, *, allow_sparse: bool = False) -> tuple[list[Tensor], list[Tensor]]:
+    """The parameters of ``group`` that have a gradient, and those gradients.
+
+    Parameters whose ``grad`` is ``None`` are skipped entirely (no state is created, nothing
+    changes).  Sparse gradients raise torch's message unless the optimizer supports them.
+    """
+    params: list[Tensor] = []
+    grads: list[Tensor] = []
+    for p in group["params"]:
+        if p.grad is None:
+            continue
+        if p.grad.is_sparse and not allow_sparse:
+            raise RuntimeError(f"{owner} does not support sparse gradients, please consider SparseAdam instead")
+        params.append(p)
+        grads.append(p.grad)
+    return params, grads
+
+
+def resolve_foreach(foreach: bool | None, params: Sequence[Tensor]) -> bool:
+    """``foreach=None`` picks the fastest path for the device, as torch does.
+
+    On CPU the per-tensor path is faster than torch's ``_foreach_*`` kernels (which run one
+    tensor at a time there and allocate more), so ``None`` means per-tensor on CPU and foreach
+    when every tensor lives on an accelerator.
+    """
+    if foreach is not None:
+        return bool(foreach)
+    return bool(params) and all(p.device.type not in ("cpu", "meta") for p in params)
+
+
+def lr_value(lr: float | Tensor) -> float:
+    """The learning rate as a Python float (a Tensor ``lr`` is read once per group, not per tensor)."""
+    if isinstance(lr, Tensor):
+        return float(lr.item())
+    return float(lr)
+
+
+def step_tensor() -> Tensor:
+    """A fresh step counter in torch's format: a 0-d float32 CPU tensor (state_dict compatible)."""
+    return torch.tensor(0.0, dtype=torch.float32)
+
+
+def _real(t: Tensor | None) -> Tensor | None:
+    if t is not None and torch.is_complex(t):
+        return torch.view_as_real(t)
+    return t
+
+
+def run_update(
+    update: Callable[..., None],
+    rows: Iterable[tuple[Tensor | None, ...]],
+    *,
+    foreach: bool,
+    steps: Sequence[float] | None = None,
+    **hyper: Any,
+) -> None:
+    """Apply ``update(*row, [step=...], **hyper)`` to every row of tensors.
+
+    ``rows`` holds one tuple per parameter: ``(param, grad, state tensors...)``; a ``None``
+    state entry is passed through as ``None``.  Complex tensors are viewed as real pairs, as
+    ``torch.optim`` does, so every update rule acts on the real and imaginary parts
+    independently.  With ``foreach`` the rows are bucketed by (device, dtype, step, which
+    entries are None) and each bucket is passed as lists.
+    """
+    rows = [tuple(_real(t) for t in row) for row in rows]
+    if steps is None:
+        if not foreach:
+            for row in rows:
+                update(*row, **hyper)
+            return
+        keyed = [(row, None) for row in rows]
+    else:
+        if not foreach:
+            for row, s in zip(rows, steps):
+                update(*row, step=s, **hyper)
+            return
+        keyed = list(zip(rows, steps))
+    buckets: dict[tuple, list[tuple]] = defaultdict(list)
+    for row, s in keyed:
+        key = (row[0].device, row[0].dtype, s, tuple(t is None for t in row))
+        buckets[key].append(row)
+    for (_, _, s, nones), bucket in buckets.items():
+        cols = [None if none else [row[i] for row in bucket] for i, none in enumerate(nones)]
+        if s is None:
+            update(*cols, **hyper)
+        else:
+            update(*cols, step=s, **hyper)

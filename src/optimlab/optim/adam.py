@@ -1,0 +1,213 @@
+"""Adam, AMSGrad (torch's form and Reddi et al.'s) and AdamW."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_betas, check_bool, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["Adam", "AdamW", "adam_update"]
+
+
+def adam_update(
+    p, g, m, v, vmax, *, step: float, lr: float, beta1: float, beta2: float, eps: float,
+    weight_decay: float, decoupled: bool, amsgrad: bool, bias_correction: bool, maximize: bool,
+) -> None:
+    """One Adam/AMSGrad/AdamW step on a tensor or on lists of tensors.
+
+    Computed as ``theta -= (eta * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2))``, which
+    equals torch's ``theta -= (eta / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)`` exactly in real
+    arithmetic and saves one pass over memory.
+    """
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        if decoupled:
+            M.decoupled_decay_(p, lr, weight_decay)
+        else:
+            g = M.l2_gradient(g, p, weight_decay)
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    if amsgrad:
+        M.maximum_(vmax, v)
+        v = vmax
+    if bias_correction:
+        bc1 = M.bias_correction(beta1, step)
+        bc2_sqrt = M.bias_correction_sqrt(beta2, step)
+    else:  # Reddi et al.'s AMSGrad: no de-biasing
+        bc1 = bc2_sqrt = 1.0
+    denom = M.add_scalar_(M.sqrt(v), eps * bc2_sqrt)
+    M.addcdiv_(p, m, denom, -lr * bc2_sqrt / bc1)
+
+
+class Adam(torch.optim.Optimizer):
+    r"""Adam, with optional AMSGrad, L2 or decoupled weight decay (AdamW).
+
+    Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
+    ``eps``, :math:`\gamma` = ``weight_decay``, :math:`t` = ``state["step"]`` (after increment).
+
+    Update as implemented (equal to ``torch.optim.Adam`` to float rounding)::
+
+        g <- -g if maximize;   g <- g + gamma*theta (L2)   or   theta <- theta*(1 - eta*gamma) (decoupled)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t
+        v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        vmax_t = max(vmax_{t-1}, v_t)  and use vmax_t in place of v_t          (amsgrad)
+        theta <- theta - eta * (m_t / (1 - beta1^t)) / (sqrt(v_t / (1 - beta2^t)) + eps)
+
+    With ``bias_correction=False`` the two de-biasing factors are dropped; together with
+    ``amsgrad=True`` this is AMSGrad exactly as in Reddi et al. (and the lecture):
+    :math:`\theta_t=\theta_{t-1}-\eta m_t/(\sqrt{\hat v_t}+\epsilon)`, :math:`\hat v_t=\max(\hat v_{t-1},v_t)`.
+    torch's ``amsgrad=True`` keeps the de-biasing and takes the maximum of the raw :math:`v_t`.
+
+    Deviations: from Kingma & Ba, :math:`\epsilon` is added to :math:`\sqrt{\hat v_t}` (as in the
+    paper's Algorithm 1 and torch), and the rearranged arithmetic in :func:`adam_update` differs
+    from torch's in the last bits only.  ``fused``, ``capturable`` and ``differentiable`` are not
+    offered (torch's own Adam has them); Reddi et al.'s decaying :math:`\beta_{1,t}` is not used.
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 1e-3, >= 0): learning rate :math:`\eta`.
+        betas (tuple, default (0.9, 0.999), each in [0, 1)): :math:`(\beta_1, \beta_2)`.
+        eps (float, default 1e-8, >= 0): :math:`\epsilon`.
+        weight_decay (float, default 0, >= 0): :math:`\gamma`.
+        amsgrad (bool, default False): keep the running maximum of :math:`v_t` (AMSGrad).
+        decoupled_weight_decay (bool, default False): AdamW's decay instead of L2.
+        bias_correction (bool, default True): de-bias :math:`m_t` and :math:`v_t`.
+    """ + COMMON_ARGS + r"""
+
+    State per parameter: ``step`` (0-d float32 CPU tensor, as torch), ``exp_avg`` (:math:`m`),
+    ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq`` (:math:`\hat v`, only with amsgrad).  The
+    state_dict has torch's format, so a ``torch.optim.Adam`` checkpoint loads into this class.
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.Adam([w], lr=0.1)
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()
+        tensor([ 0.9000, -1.9000])
+
+    References:
+        Kingma & Ba, "Adam: A Method for Stochastic Optimization", ICLR 2015, arXiv:1412.6980.
+        Reddi, Kale & Kumar, "On the Convergence of Adam and Beyond", ICLR 2018, arXiv:1904.09237.
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, arXiv:1711.05101.
+    """
+
+    _owner = "Adam"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+        bias_correction: bool = True,
+    ) -> None:
+        owner = self._owner
+        check_lr(owner, lr)
+        check_betas(owner, betas)
+        check_range(owner, "eps", eps, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        for name, flag in (("amsgrad", amsgrad), ("maximize", maximize),
+                           ("decoupled_weight_decay", decoupled_weight_decay),
+                           ("bias_correction", bias_correction)):
+            check_bool(owner, name, flag)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            foreach=foreach, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
+            bias_correction=bias_correction,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in (("amsgrad", False), ("maximize", False), ("foreach", None),
+                               ("decoupled_weight_decay", False), ("bias_correction", True)):
+                group.setdefault(key, value)
+
+    def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
+        rows, steps = [], []
+        for p, g in zip(params, grads):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = step_tensor()
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if group["amsgrad"]:
+                    state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if group["amsgrad"] and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            steps.append(float(state["step"].item()))
+            rows.append((p, g, state["exp_avg"], state["exp_avg_sq"],
+                         state["max_exp_avg_sq"] if group["amsgrad"] else None))
+        return rows, steps
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group)
+            if not params:
+                continue
+            rows, steps = self._state_rows(group, params, grads)
+            beta1, beta2 = group["betas"]
+            run_update(
+                adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                amsgrad=group["amsgrad"], bias_correction=group["bias_correction"],
+                maximize=group["maximize"],
+            )
+        return loss
+
+
+class AdamW(Adam):
+    __doc__ = (
+        "AdamW: Adam with decoupled weight decay, "
+        "``Adam(..., decoupled_weight_decay=True)`` with ``weight_decay=1e-2`` (torch's defaults).\n\n"
+        "Update: ``theta <- theta * (1 - lr * weight_decay)`` then Adam's step from the raw gradient, "
+        "so the decay enters neither m nor v (the lecture's "
+        "theta_t = theta_{t-1} - eta (m_hat/(sqrt(v_hat)+eps) + gamma theta_{t-1})).\n\n"
+        "    >>> import torch, optimlab\n"
+        "    >>> w = torch.nn.Parameter(torch.ones(2))\n"
+        "    >>> opt = optimlab.AdamW([w], lr=0.1, weight_decay=0.1)\n"
+        "    >>> w.sum().backward(); opt.step(); w.detach()\n"
+        "    tensor([0.8900, 0.8900])\n\n"
+        "See :class:`Adam` for arguments (all the same) and state.\n"
+        "Reference: Loshchilov & Hutter, \"Decoupled Weight Decay Regularization\", ICLR 2019, arXiv:1711.05101.\n"
+    )
+    _owner = "AdamW"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        foreach: bool | None = None,
+        bias_correction: bool = True,
+    ) -> None:
+        super().__init__(
+            params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
+            decoupled_weight_decay=True, bias_correction=bias_correction,
+        )
