@@ -81,6 +81,9 @@ class SGD(torch.optim.Optimizer):
         decoupled_weight_decay (bool, default False): SGDW: decay the weights outside the gradient.
     """ + COMMON_ARGS + r"""
 
+    Sparse gradients (``nn.Embedding(sparse=True)``) are supported without momentum and without
+    L2 weight decay; otherwise they raise torch's "does not support sparse gradients" error.
+
     State per parameter: ``momentum_buffer`` (like the parameter; only when momentum > 0).
 
     Example:
@@ -148,10 +151,11 @@ class SGD(torch.optim.Optimizer):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group, allow_sparse=True)
+            momentum = group["momentum"]
+            sparse_ok = momentum == 0 and (group["weight_decay"] == 0 or group["decoupled_weight_decay"])
+            params, grads = params_with_grad(self._owner, group, allow_sparse=sparse_ok)
             if not params:
                 continue
-            momentum = group["momentum"]
             foreach = resolve_foreach(group["foreach"], params) and not any(g.is_sparse for g in grads)
             hyper = dict(
                 lr=lr_value(group["lr"]), momentum=momentum, dampening=group["dampening"],
