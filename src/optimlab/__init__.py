@@ -18,6 +18,24 @@ from .optim import (
 )
 
 # --- learning-rate tools (issue 4) ---
+from .schedules import (
+    SGDR,
+    Constant,
+    CosineAnnealing,
+    Cyclic,
+    CyclicMomentum,
+    ExponentialDecay,
+    LinearWarmup,
+    OneCycle,
+    OneCycleMomentum,
+    ScheduledLR,
+    Sequence,
+    StepDecay,
+    UntunedWarmup,
+    Warmup,
+    available_schedules,
+    make_schedule,
+)
 
 __version__ = "0.1.0"
 
@@ -27,4 +45,8 @@ __all__ = [
     "SGD", "SGDW", "Adam", "AdamW",
     "create_optimizer", "available_optimizers", "optimizer_info",
     "__version__",
+    # learning-rate tools (issue 4)
+    "ScheduledLR", "available_schedules", "make_schedule",
+    "Constant", "LinearWarmup", "UntunedWarmup", "StepDecay", "ExponentialDecay", "CosineAnnealing",
+    "SGDR", "Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum", "Warmup", "Sequence",
 ]
