@@ -134,13 +134,18 @@ def problem_info(name: str) -> ProblemInfo:
 def make_problem(name: str, seed: int = 0, **kwargs: Any) -> Problem:
     """Build problem ``name`` for ``seed`` (keyword arguments go to its factory).
 
+    The factory runs with torch's global generator seeded by ``seed`` (and restored afterwards), so
+    model initialisation depends on the seed alone.
+
     >>> p = make_problem("rosenbrock", seed=0, size="tiny")
     >>> sorted(p.evaluate(p.model))[:2]
     ['dist_to_min', 'train_loss']
     """
     info = problem_info(name)
     try:
-        problem = info.factory(seed=seed, **kwargs)
+        with torch.random.fork_rng(devices=[]):  # model initialisation is a function of the seed alone
+            torch.manual_seed(seed)
+            problem = info.factory(seed=seed, **kwargs)
     except TypeError as exc:
         raise TypeError(f"{name}: {exc}") from exc
     if not isinstance(problem, Problem):
