@@ -46,15 +46,10 @@ def params_with_grad(owner: str, group: dict, *, allow_sparse: bool = False) -> 
     Parameters whose ``grad`` is ``None`` are skipped entirely (no state is created, nothing
     changes).  Sparse gradients raise torch's message unless the optimizer supports them.
     """
-    params: list[Tensor] = []
-    grads: list[Tensor] = []
-    for p in group["params"]:
-        if p.grad is None:
-            continue
-        if p.grad.is_sparse and not allow_sparse:
-            raise RuntimeError(f"{owner} does not support sparse gradients, please consider SparseAdam instead")
-        params.append(p)
-        grads.append(p.grad)
+    params = [p for p in group["params"] if p.grad is not None]
+    grads = [p.grad for p in params]
+    if not allow_sparse and any(g.is_sparse for g in grads):
+        raise RuntimeError(f"{owner} does not support sparse gradients, please consider SparseAdam instead")
     return params, grads
 
 
@@ -67,7 +62,9 @@ def resolve_foreach(foreach: bool | None, params: Sequence[Tensor]) -> bool:
     """
     if foreach is not None:
         return bool(foreach)
-    return bool(params) and all(p.device.type not in ("cpu", "meta") for p in params)
+    # The choice only affects speed (run_update buckets by device anyway), so the first
+    # parameter's device decides.
+    return bool(params) and params[0].device.type not in ("cpu", "meta")
 
 
 def lr_value(lr: float | Tensor) -> float:
@@ -104,7 +101,9 @@ def run_update(
     independently.  With ``foreach`` the rows are bucketed by (device, dtype, step, which
     entries are None) and each bucket is passed as lists.
     """
-    rows = [tuple(_real(t) for t in row) for row in rows]
+    rows = list(rows)
+    if any(row[0].is_complex() for row in rows):
+        rows = [tuple(_real(t) for t in row) for row in rows]
     if steps is None:
         if not foreach:
             for row in rows:

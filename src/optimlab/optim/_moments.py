@@ -31,6 +31,7 @@ __all__ = [
     "ema_sq_",
     "ema_sq_centered_",
     "bias_correction",
+    "momentum_",
     "bias_correction_sqrt",
     "decoupled_decay_",
     "l2_gradient",
@@ -217,6 +218,21 @@ def ema_sq_centered_(v: TensorOrList, g: TensorOrList, beta: float) -> TensorOrL
     return ema_sq_(v, g, beta)
 
 
+def momentum_(buf: TensorOrList, g: TensorOrList, momentum: float, dampening: float = 0.0) -> TensorOrList:
+    """Heavy-ball buffer: b <- momentum * b + (1 - dampening) * g (in place).
+
+    Without dampening, one fused pass (``torch.add(g, b, alpha=momentum, out=b)``) instead of
+    torch's ``b.mul_(momentum).add_(g)``: one read and write of ``b`` fewer.
+    """
+    if _is_one(buf):
+        if dampening == 0:
+            return torch.add(g, buf, alpha=momentum, out=buf)
+        return buf.mul_(momentum).add_(g, alpha=1.0 - dampening)
+    torch._foreach_mul_(buf, momentum)
+    torch._foreach_add_(buf, g, alpha=1.0 - dampening)
+    return buf
+
+
 def bias_correction(beta: float, step: float) -> float:
     """Adam's de-biasing denominator 1 - beta**t."""
     return 1.0 - beta**step
@@ -244,3 +260,98 @@ def l2_gradient(g: TensorOrList, p: TensorOrList, weight_decay: float) -> Tensor
     if _is_one(g):
         return g.add(p, alpha=weight_decay)
     return torch._foreach_add(g, p, alpha=weight_decay)
+
+
+# ---------------------------------------------------------------------------------------------
+# Adagrad, RMSprop, NAdam, RAdam (issue 2)
+# ---------------------------------------------------------------------------------------------
+
+def addcmul(x: TensorOrList, a: TensorOrList, b: TensorOrList, value: float) -> TensorOrList:
+    """x + value * a * b (new tensor(s)); RMSprop's centred ``v - gbar**2``."""
+    if _is_one(x):
+        return torch.addcmul(x, a, b, value=value)
+    return torch._foreach_addcmul(x, a, b, value)
+
+
+def sqrt_(x: TensorOrList) -> TensorOrList:
+    """x <- sqrt(x) (in place)."""
+    if _is_one(x):
+        return x.sqrt_()
+    torch._foreach_sqrt_(x)
+    return x
+
+
+def values(x: TensorOrList) -> Scalar:
+    """The value of a 0-d (CPU) state tensor as a float, or a list of floats for a list.
+
+    Used for scalar state such as NAdam's ``mu_product`` (kept as a CPU tensor in torch's state
+    format, so reading it never synchronises an accelerator).
+    """
+    if _is_one(x):
+        return float(x)
+    return [float(t) for t in x]
+
+
+def sma_length(beta2: float, step: float) -> tuple[float, float]:
+    """RAdam's length of the approximated simple moving average: ``(rho_inf, rho_t)``.
+
+    rho_inf = 2 / (1 - beta2) - 1,  rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t).
+    """
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    return rho_inf, rho_inf - 2.0 * step * beta2**step / (1.0 - beta2**step)
+
+
+def rectification(rho_inf: float, rho_t: float) -> float:
+    """RAdam's variance rectification r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t)),
+    defined for rho_t > 4."""
+    return math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+
+
+# ---------------------------------------------------------------------------------------------
+# AdaBound, SWATS (issue 3)
+# ---------------------------------------------------------------------------------------------
+
+def rate_bounds(final_lr: float, gamma: float, step: float) -> tuple[float, float]:
+    """AdaBound's dynamic bounds on the per-coordinate rate at step t (Luo et al., 2019):
+
+    eta_l(t) = final_lr * (1 - 1/(gamma t + 1)),  eta_u(t) = final_lr * (1 + 1/(gamma t)).
+
+    Both tend to ``final_lr``; ``gamma = 0`` gives (0, inf), i.e. no bound.  The lecture's
+    0.1 -/+ 0.1/((1-beta2) t (+1)) is final_lr = 0.1, gamma = 1 - beta2.
+    """
+    if gamma == 0:
+        return 0.0, math.inf
+    return final_lr * (1.0 - 1.0 / (gamma * step + 1.0)), final_lr * (1.0 + 1.0 / (gamma * step))
+
+
+def clamp_rate_denominator_(den: TensorOrList, step_size: float, low: float, high: float) -> TensorOrList:
+    """Clip the rate ``step_size / den`` to ``[low, high]`` by clamping ``den`` in place.
+
+    ``clip(s / d, low, high) == s / clamp(d, s / high, s / low)`` for s > 0, d > 0, so the
+    bounded step ``clip(s / d) * m`` becomes one ``addcdiv`` afterwards (one pass over memory
+    fewer than clipping a rate tensor and multiplying).  ``low = 0`` means no lower rate bound.
+    """
+    d_low = step_size / high if high != math.inf else 0.0
+    d_high = step_size / low if low > 0 else math.inf
+    return clamp_(den, d_low, d_high)
+
+
+def dot_(out: TensorOrList, x: TensorOrList, y: TensorOrList) -> TensorOrList:
+    """out <- sum(x * y) per tensor (``out`` a 0-d tensor, or a list of them, of any dtype).
+
+    A reduction (no host synchronisation): SWATS's projections p^T p and p^T g.
+    """
+    if _is_one(x):
+        return out.copy_(torch.dot(x.reshape(-1), y.reshape(-1)))
+    for o, a, b in zip(out, x, y):
+        o.copy_(torch.dot(a.reshape(-1), b.reshape(-1)))
+    return out
+
+
+def quotient_(den: TensorOrList, num: TensorOrList) -> TensorOrList:
+    """den <- num / den (in place, reusing the denominator's memory)."""
+    if _is_one(den):
+        return torch.div(num, den, out=den)
+    quot = torch._foreach_div(num, den)
+    torch._foreach_copy_(den, quot)
+    return den

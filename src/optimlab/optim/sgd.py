@@ -35,12 +35,12 @@ def sgd_update(
         if first:
             M.copy_(buf, g)
         else:
-            M.mul_(buf, momentum)
-            M.add_(buf, g, 1.0 - dampening)
-        if nesterov:
-            g = M.l2_gradient(g, buf, momentum)  # g + momentum * buf
-        else:
-            g = buf
+            M.momentum_(buf, g, momentum, dampening)
+        if nesterov:  # theta <- theta - lr * (g + momentum * b), as two in-place passes
+            M.add_(p, g, -lr)
+            M.add_(p, buf, -lr * momentum)
+            return
+        g = buf
     M.add_(p, g, -lr)
 
 
@@ -156,7 +156,9 @@ class SGD(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group, allow_sparse=sparse_ok)
             if not params:
                 continue
-            foreach = resolve_foreach(group["foreach"], params) and not any(g.is_sparse for g in grads)
+            foreach = resolve_foreach(group["foreach"], params)
+            if foreach and sparse_ok and any(g.is_sparse for g in grads):
+                foreach = False  # torch._foreach_* kernels take dense tensors only
             hyper = dict(
                 lr=lr_value(group["lr"]), momentum=momentum, dampening=group["dampening"],
                 weight_decay=group["weight_decay"], nesterov=group["nesterov"],
