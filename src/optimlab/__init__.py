@@ -36,6 +36,16 @@ from .schedules import (
     available_schedules,
     make_schedule,
 )
+from .lr_range import (
+    LRRangeResult,
+    lr_range_test,
+    lr_range_test_from_batches,
+    suggest_clr_bounds,
+    suggest_lr_min_div10,
+    suggest_lr_steepest,
+    suggest_lr_valley,
+    supervised_step_fn,
+)
 
 __version__ = "0.1.0"
 
@@ -49,4 +59,6 @@ __all__ = [
     "ScheduledLR", "available_schedules", "make_schedule",
     "Constant", "LinearWarmup", "UntunedWarmup", "StepDecay", "ExponentialDecay", "CosineAnnealing",
     "SGDR", "Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum", "Warmup", "Sequence",
+    "lr_range_test", "lr_range_test_from_batches", "supervised_step_fn", "LRRangeResult",
+    "suggest_lr_steepest", "suggest_lr_valley", "suggest_lr_min_div10", "suggest_clr_bounds",
 ]
