@@ -67,6 +67,8 @@ from .problems import (
     register_problem,
 )
 from .problems.classification import make_classification_problem
+from .compare import Comparison, choose_lrs, compare, group_results, leaderboard, lr_find
+from .report import write_report
 from .runner import RunResult, run, seed_everything, steps_to_target, summarize
 from .spec import RunSpec, grid, lr_grid
 from .store import load_result, load_results, run_dir
@@ -77,4 +79,5 @@ __all__ = [
     "load_callable", "make_classification_problem",
     "RunSpec", "grid", "lr_grid", "RunResult", "run", "seed_everything", "summarize", "steps_to_target",
     "run_sweep", "check_specs", "load_result", "load_results", "run_dir",
+    "Comparison", "compare", "lr_find", "leaderboard", "choose_lrs", "group_results", "write_report",
 ]

@@ -323,7 +323,7 @@ def summarize(result: RunResult, metric: str, mode: str, target: float | None = 
     vals = ev.get(metric, [])
     finite = [(v, i) for i, v in enumerate(vals) if isinstance(v, float) and math.isfinite(v)]
     if finite and result.status == "ok":
-        v, i = (max if mode == "max" else min)(finite, key=lambda t: (t[0] if mode == "max" else -t[0], -t[1]))
+        v, i = max(finite, key=lambda t: (t[0] if mode == "max" else -t[0], -t[1]))  # best, earliest
         out["best_value"], out["best_step"] = v, ev["step"][i]
         for k in ("test_acc", "test_loss"):
             if k in ev:
