@@ -46,6 +46,7 @@ from .lr_range import (
     suggest_lr_valley,
     supervised_step_fn,
 )
+from .curriculum import CurriculumSampler
 
 __version__ = "0.1.0"
 
@@ -61,4 +62,5 @@ __all__ = [
     "SGDR", "Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum", "Warmup", "Sequence",
     "lr_range_test", "lr_range_test_from_batches", "supervised_step_fn", "LRRangeResult",
     "suggest_lr_steepest", "suggest_lr_valley", "suggest_lr_min_div10", "suggest_clr_bounds",
+    "CurriculumSampler",
 ]
