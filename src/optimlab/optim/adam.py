@@ -47,7 +47,7 @@ def adam_update(
 
 
 class Adam(torch.optim.Optimizer):
-    r"""Adam, with optional AMSGrad, L2 or decoupled weight decay (AdamW).
+    __doc__ = r"""Adam, with optional AMSGrad, L2 or decoupled weight decay (AdamW).
 
     Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
     ``eps``, :math:`\gamma` = ``weight_decay``, :math:`t` = ``state["step"]`` (after increment).

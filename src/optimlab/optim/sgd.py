@@ -45,7 +45,7 @@ def sgd_update(
 
 
 class SGD(torch.optim.Optimizer):
-    r"""Stochastic gradient descent with optional momentum (SGDM), Nesterov momentum (NAG) and
+    __doc__ = r"""Stochastic gradient descent with optional momentum (SGDM), Nesterov momentum (NAG) and
     L2 or decoupled weight decay (SGDW / SGDWM).
 
     Symbols: :math:`\eta` = ``lr``, :math:`\lambda` = ``momentum``, :math:`\tau` = ``dampening``,
