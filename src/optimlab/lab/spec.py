@@ -107,7 +107,8 @@ class RunSpec:
                 raise ValueError(f"RunSpec: probes must be among {', '.join(BUILTIN_PROBES)} or "
                                  f"'package.module:function', got {p!r}")
         object.__setattr__(self, "probes", tuple(probes))
-        _canon(self.to_dict())  # JSON-able, finite
+        for arg in ("optimizer_kwargs", "problem_kwargs", "schedule", "momentum_schedule"):
+            object.__setattr__(self, arg, _canon(getattr(self, arg)))  # JSON form: tuples -> lists, finite
 
     # --- JSON ---------------------------------------------------------------------------------
     def to_dict(self) -> dict:

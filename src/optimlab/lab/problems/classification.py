@@ -32,6 +32,7 @@ def make_classification_problem(name: str, model: nn.Module, train, val, test=No
                                 start_frac: float = 0.2, pace_steps: int = 500, meta: dict | None = None) -> Problem:
     """A :class:`Problem` training ``model`` with cross-entropy on ``train = (X, y)`` tensors.
 
+    ``meta["train"]`` keeps the training tensors.
     ``val`` (and optional ``test``) are ``(X, y)`` pairs used by ``evaluate``; learning rates are
     chosen on ``val_acc``.  ``difficulty`` (one score per training example, higher = harder) enables
     ``order="easy"`` / ``"hard"`` (see the module docstring).
@@ -86,7 +87,8 @@ def make_classification_problem(name: str, model: nn.Module, train, val, test=No
 
     return Problem(name, model, loss_fn, next_batch, evaluate, "val_acc", "max",
                    difficulty=None if difficulty is None else torch.as_tensor(difficulty),
-                   meta={"kind": "classification", "n_train": n, "batch_size": bs, "order": order, **(meta or {})})
+                   meta={"kind": "classification", "n_train": n, "batch_size": bs, "order": order,
+                         "train": (xtr, ytr), **(meta or {})})
 
 
 @functools.lru_cache(maxsize=1)
