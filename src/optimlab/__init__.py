@@ -12,6 +12,10 @@ from .optim import (
     SGDW,
     Adam,
     AdamW,
+    Adagrad,
+    NAdam,
+    RAdam,
+    RMSprop,
     available_optimizers,
     create_optimizer,
     optimizer_info,
@@ -54,6 +58,7 @@ _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 
 __all__ = [
     "SGD", "SGDW", "Adam", "AdamW",
+    "Adagrad", "RMSprop", "NAdam", "RAdam",
     "create_optimizer", "available_optimizers", "optimizer_info",
     "__version__",
     # learning-rate tools (issue 4)

@@ -90,7 +90,11 @@ def available_optimizers() -> list[str]:
 
 
 def _register_builtins() -> None:
+    from .adagrad import Adagrad
     from .adam import Adam, AdamW
+    from .nadam import NAdam
+    from .radam import RAdam
+    from .rmsprop import RMSprop
     from .sgd import SGD, SGDW
 
     register("sgd", SGD, team="sgd", summary="plain stochastic gradient descent")
@@ -101,6 +105,10 @@ def _register_builtins() -> None:
     register("adam", Adam, team="adam", summary="Adam (Kingma & Ba)")
     register("amsgrad", Adam, team="adam", summary="Adam with AMSGrad's running maximum", amsgrad=True)
     register("adamw", AdamW, team="adam", summary="Adam with decoupled weight decay")
+    register("adagrad", Adagrad, team="adam", summary="Adagrad (Duchi et al.)")
+    register("rmsprop", RMSprop, team="adam", summary="RMSprop (Tieleman & Hinton)")
+    register("nadam", NAdam, team="adam", summary="Adam with Nesterov momentum (Dozat)")
+    register("radam", RAdam, team="adam", summary="rectified Adam (Liu et al.)")
 
 
 _register_builtins()

@@ -1,0 +1,171 @@
+"""Adagrad (Duchi, Hazan & Singer), with torch's learning-rate decay and initial accumulator."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_bool, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
+
+
+def _decayed_lr(lr: float, lr_decay: float, step: float) -> float:
+    return lr / (1.0 + (step - 1.0) * lr_decay)
+
+
+def adagrad_update(
+    p, g, s, *, step: float, lr: float, lr_decay: float, weight_decay: float, eps: float, maximize: bool,
+) -> None:
+    """One dense Adagrad step on a tensor or on lists of tensors (``s`` is the sum of squares)."""
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        g = M.l2_gradient(g, p, weight_decay)
+    M.addcmul_(s, g, g, 1.0)
+    std = M.add_scalar_(M.sqrt(s), eps)
+    M.addcdiv_(p, g, std, -_decayed_lr(lr, lr_decay, step))
+
+
+def adagrad_sparse_update(
+    p: Tensor, g: Tensor, s: Tensor, *, step: float, lr: float, lr_decay: float, eps: float, maximize: bool,
+) -> None:
+    """One Adagrad step for a sparse COO gradient (per tensor only): only the rows present in
+    ``g`` change, in ``s`` and in ``p``, exactly as ``torch.optim.Adagrad`` does."""
+    if maximize:
+        g = -g
+    g = g.coalesce()  # the update is non-linear in g, so indices must be unique
+    idx, vals = g._indices(), g._values()
+    s.add_(torch.sparse_coo_tensor(idx, vals.pow(2), g.size(), check_invariants=False))
+    std_vals = s.sparse_mask(g)._values().sqrt_().add_(eps)
+    p.add_(torch.sparse_coo_tensor(idx, vals / std_vals, g.size(), check_invariants=False), alpha=-_decayed_lr(lr, lr_decay, step))
+
+
+class Adagrad(torch.optim.Optimizer):
+    __doc__ = r"""Adagrad: a per-coordinate learning rate divided by the root of the sum of all past
+    squared gradients.
+
+    Symbols: :math:`\eta` = ``lr``, :math:`\delta` = ``lr_decay``, :math:`\gamma` =
+    ``weight_decay``, :math:`s_0` = ``initial_accumulator_value``, :math:`\epsilon` = ``eps``,
+    :math:`t` = ``state["step"]`` (after increment), :math:`g_t` the gradient at :math:`\theta_{t-1}`.
+
+    Update as implemented (equal to ``torch.optim.Adagrad`` to float rounding)::
+
+        g <- -g if maximize;   g <- g + gamma*theta      (L2)
+        eta_t = eta / (1 + (t - 1) * delta)
+        s_t = s_{t-1} + g_t^2                             (s_0 = initial_accumulator_value)
+        theta <- theta - eta_t * g_t / (sqrt(s_t) + eps)
+
+    The lecture's form :math:`\theta_t=\theta_{t-1}-\eta\,g_{t-1}/\sqrt{\sum_{i=0}^{t-1}g_i^2}` is this
+    with ``lr_decay=0``, ``initial_accumulator_value=0`` and ``eps=0``; Duchi et al.'s diagonal
+    Adagrad adds :math:`\delta` to the root, as ``eps`` does here.  ``lr_decay`` and
+    ``initial_accumulator_value`` are torch's extensions, not in the paper.
+
+    Deviations from ``torch.optim.Adagrad``: state is created lazily at a parameter's first step
+    (torch creates it in ``__init__`` for every parameter, even those that never get a
+    gradient), and ``initial_accumulator_value`` is read from the parameter's group (torch reads
+    the constructor default even when a group sets its own).  ``fused`` and ``differentiable``
+    are not offered.
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 1e-2, >= 0): learning rate :math:`\eta`.
+        lr_decay (float, default 0, >= 0): :math:`\delta`, the rate decays as :math:`1/(1+(t-1)\delta)`.
+        weight_decay (float, default 0, >= 0): L2 penalty :math:`\gamma` added to the gradient.
+        initial_accumulator_value (float, default 0, >= 0): :math:`s_0` (both parts for complex
+            parameters).
+        eps (float, default 1e-10, >= 0): :math:`\epsilon`, added to :math:`\sqrt{s_t}`.
+    """ + COMMON_ARGS + r"""
+
+    Sparse gradients (``nn.Embedding(sparse=True)``) are supported, per tensor, as in torch: only
+    the rows present in the gradient are updated (a ``foreach`` group falls back to the
+    per-tensor rule for its sparse gradients).  With ``weight_decay > 0`` a sparse gradient
+    raises ``RuntimeError`` (the L2 term is dense), as in torch.
+
+    State per parameter: ``step`` (0-d float32 CPU tensor, as torch), ``sum`` (:math:`s_t`).
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.Adagrad([w], lr=0.1)
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()
+        tensor([ 0.9000, -1.9000])
+
+    References:
+        Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
+        Optimization", JMLR 12, 2011 (no arXiv version).
+    """
+
+    _owner = "Adagrad"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        foreach: bool | None = None,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        owner = self._owner
+        check_lr(owner, lr)
+        check_range(owner, "lr_decay", lr_decay, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_range(owner, "initial_accumulator_value", initial_accumulator_value, 0.0)
+        check_range(owner, "eps", eps, 0.0)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_bool(owner, "maximize", maximize)
+        defaults = dict(
+            lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
+            initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("foreach", None)
+            group.setdefault("maximize", False)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group, allow_sparse=True)
+            if not params:
+                continue
+            if group["weight_decay"] != 0 and any(g.is_sparse for g in grads):
+                raise RuntimeError(f"{self._owner} does not support sparse gradients with weight_decay > 0 (the L2 "
+                                   f"term is dense), got weight_decay={group['weight_decay']!r}")
+            init = group["initial_accumulator_value"]
+            dense, dense_steps = [], []
+            hyper = dict(lr=lr_value(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
+                         maximize=group["maximize"])
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = step_tensor()
+                    state["sum"] = torch.full_like(p, complex(init, init) if torch.is_complex(p) else init,
+                                                   memory_format=torch.preserve_format)
+                state["step"] += 1
+                step = float(state["step"].item())
+                if g.is_sparse:
+                    adagrad_sparse_update(p, g, state["sum"], step=step, **hyper)
+                else:
+                    dense.append((p, g, state["sum"]))
+                    dense_steps.append(step)
+            if dense:
+                run_update(adagrad_update, dense, steps=dense_steps,
+                           foreach=resolve_foreach(group["foreach"], params),
+                           weight_decay=group["weight_decay"], **hyper)
+        return loss

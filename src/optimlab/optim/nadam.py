@@ -1,0 +1,201 @@
+"""NAdam (Dozat): Adam with Nesterov momentum, with torch's momentum schedule or the lecture's
+constant beta1."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_betas, check_bool, check_choice, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["NAdam", "nadam_update"]
+
+SCHEDULE_CHOICES = ("warmup", "constant")
+
+
+def _mu(beta1: float, momentum_decay: float, step: float) -> float:
+    """torch's (Dozat's) momentum schedule mu_t = beta1 (1 - 0.5 * 0.96**(t * psi))."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+
+
+def nadam_update(
+    p, g, m, v, mu_product, *, step: float, lr: float, beta1: float, beta2: float, eps: float,
+    weight_decay: float, decoupled: bool, maximize: bool, momentum_decay: float, constant: bool,
+) -> None:
+    """One NAdam step on a tensor or on lists (``mu_product``: 0-d CPU tensor(s), updated here).
+
+    Computed as ``theta -= sqrt(bc2) * (c_g g + c_m m) / (sqrt(v) + eps sqrt(bc2))`` (two
+    ``addcdiv``), which equals torch's division of ``v`` by ``bc2`` before the root exactly in real
+    arithmetic and saves a pass over memory.
+    """
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        if decoupled:
+            M.decoupled_decay_(p, lr, weight_decay)
+        else:
+            g = M.l2_gradient(g, p, weight_decay)
+    if constant:  # the lecture's form: mu_t = beta1 for every t, so prod mu = beta1**t exactly
+        M.mul_(mu_product, beta1)  # kept in torch's state format
+        c_g = (1.0 - beta1) / M.bias_correction(beta1, step)
+        c_m = beta1 / M.bias_correction(beta1, step + 1)
+    else:
+        mu, mu_next = _mu(beta1, momentum_decay, step), _mu(beta1, momentum_decay, step + 1)
+        M.mul_(mu_product, mu)
+        prod = M.values(mu_product)  # torch rounds the product to float32 each step; so do we
+        if isinstance(prod, float):
+            c_g, c_m = (1.0 - mu) / (1.0 - prod), mu_next / (1.0 - prod * mu_next)
+        else:
+            c_g = [(1.0 - mu) / (1.0 - x) for x in prod]
+            c_m = [mu_next / (1.0 - x * mu_next) for x in prod]
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    bc2_sqrt = M.bias_correction_sqrt(beta2, step)
+    denom = M.add_scalar_(M.sqrt(v), eps * bc2_sqrt)
+    scale = -lr * bc2_sqrt
+    if isinstance(c_g, float):
+        M.addcdiv_(p, g, denom, scale * c_g)
+        M.addcdiv_(p, m, denom, scale * c_m)
+    else:
+        M.addcdiv_(p, g, denom, [scale * c for c in c_g])
+        M.addcdiv_(p, m, denom, [scale * c for c in c_m])
+
+
+class NAdam(torch.optim.Optimizer):
+    __doc__ = r"""NAdam: Adam whose first-moment estimate looks one step ahead (Nesterov momentum).
+
+    Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
+    ``eps``, :math:`\gamma` = ``weight_decay``, :math:`\psi` = ``momentum_decay``, :math:`t` =
+    ``state["step"]`` (after increment), :math:`g_t` the gradient at :math:`\theta_{t-1}`.
+
+    Update as implemented (``momentum_schedule="warmup"``, equal to ``torch.optim.NAdam`` to
+    float rounding)::
+
+        g <- -g if maximize;   g <- g + gamma*theta (L2)  or  theta <- theta*(1 - eta*gamma) (decoupled)
+        mu_t = beta1 (1 - 0.5 * 0.96^(t psi)),   P_t = mu_1 ... mu_t   (state "mu_product", float32)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t,   v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        mhat_t = (1 - mu_t) g_t / (1 - P_t) + mu_{t+1} m_t / (1 - P_t mu_{t+1})
+        theta <- theta - eta * mhat_t / (sqrt(v_t / (1 - beta2^t)) + eps)
+
+    ``momentum_schedule="constant"`` sets :math:`\mu_t=\beta_1` for every t, which is the lecture's
+    form (section 10, Dozat 2016 without the schedule):
+
+    .. math:: \hat m_t = \frac{\beta_1 m_t}{1-\beta_1^{t+1}} + \frac{(1-\beta_1) g_t}{1-\beta_1^{t}}
+
+    (the products are computed exactly as powers of :math:`\beta_1`; ``momentum_decay`` is
+    ignored).  ``momentum_decay=0`` is *not* this form: torch's schedule then gives
+    :math:`\mu_t=\beta_1/2`.  With :math:`\psi=0.004` torch's :math:`\mu_t` warms up from about
+    :math:`\beta_1/2` and reaches :math:`0.75\beta_1` only after ~4300 steps.
+
+    Deviations: from Dozat, :math:`\epsilon` is added to :math:`\sqrt{\hat v_t}` and weight decay
+    is optional (torch); from torch, the arithmetic is rearranged (see :func:`nadam_update`) and
+    ``capturable``/``differentiable`` are not offered.
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 2e-3, >= 0): learning rate :math:`\eta`.
+        betas (tuple, default (0.9, 0.999), each in [0, 1)): :math:`(\beta_1, \beta_2)`.
+        eps (float, default 1e-8, >= 0): :math:`\epsilon`.
+        weight_decay (float, default 0, >= 0): :math:`\gamma`.
+        momentum_decay (float, default 4e-3, >= 0): :math:`\psi` of the momentum schedule.
+        decoupled_weight_decay (bool, default False): AdamW-style decay (torch's "NAdamW").
+        momentum_schedule (str, default "warmup"): ``"warmup"`` (torch's :math:`\mu_t`) or
+            ``"constant"`` (:math:`\mu_t=\beta_1`, the lecture's form).
+    """ + COMMON_ARGS + r"""
+
+    State per parameter: ``step`` (0-d float32 CPU tensor), ``mu_product`` (0-d float32 CPU
+    tensor, :math:`P_t`), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's format.
+    ``Optimizer.load_state_dict`` casts ``mu_product`` to the parameter's dtype and device (torch
+    keeps it so); here it is cast back to float32 on CPU at the next step, so a resumed run is
+    bit-identical to an uninterrupted one.
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.NAdam([w], lr=0.1, momentum_schedule="constant")
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()  # first step: 0.1 * (1 + 0.9 * 0.1 / (1 - 0.9**2)) = 0.1474 per coordinate
+        tensor([ 0.8526, -1.8526])
+
+    References:
+        Dozat, "Incorporating Nesterov Momentum into Adam", ICLR 2016 workshop (no arXiv version).
+        Loshchilov & Hutter, "Decoupled Weight Decay Regularization", ICLR 2019, arXiv:1711.05101.
+    """
+
+    _owner = "NAdam"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        momentum_schedule: str = "warmup",
+    ) -> None:
+        owner = self._owner
+        check_lr(owner, lr)
+        check_betas(owner, betas)
+        check_range(owner, "eps", eps, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_range(owner, "momentum_decay", momentum_decay, 0.0)
+        check_bool(owner, "decoupled_weight_decay", decoupled_weight_decay)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_bool(owner, "maximize", maximize)
+        check_choice(owner, "momentum_schedule", momentum_schedule, SCHEDULE_CHOICES)
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+            decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+            momentum_schedule=momentum_schedule,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for key, value in (("decoupled_weight_decay", False), ("foreach", None), ("maximize", False),
+                           ("momentum_schedule", "warmup")):
+            for group in self.param_groups:
+                group.setdefault(key, value)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group)
+            if not params:
+                continue
+            rows, steps = [], []
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = step_tensor()
+                    state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                elif state["mu_product"].dtype != torch.float32 or state["mu_product"].device.type != "cpu":
+                    # Optimizer.load_state_dict casts every non-"step" tensor to the parameter's
+                    # dtype and device; back to float32 on CPU so that a resumed run is bit-identical.
+                    state["mu_product"] = state["mu_product"].to(device="cpu", dtype=torch.float32)
+                state["step"] += 1
+                steps.append(float(state["step"].item()))
+                rows.append((p, g, state["exp_avg"], state["exp_avg_sq"], state["mu_product"]))
+            beta1, beta2 = group["betas"]
+            run_update(
+                nadam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                maximize=group["maximize"], momentum_decay=group["momentum_decay"],
+                constant=group["momentum_schedule"] == "constant",
+            )
+        return loss

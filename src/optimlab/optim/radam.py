@@ -1,0 +1,168 @@
+"""RAdam (Liu et al.): Adam with the variance of its adaptive rate rectified; SGDM while the
+rate's variance is intractable."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_betas, check_bool, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["RAdam", "radam_update"]
+
+
+def radam_update(
+    p, g, m, v, *, step: float, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
+    decoupled: bool, maximize: bool, rectify_threshold: float,
+) -> None:
+    """One RAdam step on a tensor or on lists of tensors.
+
+    The branch depends on the Python float ``step`` only (never on tensor values).  The
+    rectified step is computed as ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``:
+    torch's order of operations folded into one scalar, one root and one ``addcdiv``.
+    """
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        if decoupled:
+            M.decoupled_decay_(p, lr, weight_decay)
+        else:
+            g = M.l2_gradient(g, p, weight_decay)
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    bc1 = M.bias_correction(beta1, step)
+    rho_inf, rho_t = M.sma_length(beta2, step)
+    if rho_t > rectify_threshold:
+        r = M.rectification(rho_inf, rho_t)
+        denom = M.add_scalar_(M.sqrt(v), eps)
+        M.addcdiv_(p, m, denom, -lr * r * M.bias_correction_sqrt(beta2, step) / bc1)
+    else:  # un-adapted momentum step (SGDM with a de-biased m)
+        M.add_(p, m, -lr / bc1)
+
+
+class RAdam(torch.optim.Optimizer):
+    __doc__ = r"""RAdam: rectified Adam, a built-in warm-up.  While the approximated SMA length
+    :math:`\rho_t` is small the adaptive rate's variance is intractable and the step is plain
+    de-biased momentum; afterwards Adam's step is scaled by the rectification :math:`r_t`.
+
+    Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
+    ``eps``, :math:`\gamma` = ``weight_decay``, :math:`\tau` = ``rectify_threshold``, :math:`t` =
+    ``state["step"]`` (after increment), :math:`g_t` the gradient at :math:`\theta_{t-1}`.
+
+    Update as implemented (equal to ``torch.optim.RAdam`` to float rounding with :math:`\tau=5`)::
+
+        g <- -g if maximize;   g <- g + gamma*theta (L2)  or  theta <- theta*(1 - eta*gamma) (decoupled)
+        m_t = beta1 m_{t-1} + (1 - beta1) g_t,   v_t = beta2 v_{t-1} + (1 - beta2) g_t^2
+        rho_inf = 2/(1 - beta2) - 1,   rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)
+        if rho_t > tau:
+            r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t))
+            theta <- theta - eta r_t (m_t/(1-beta1^t)) sqrt(1-beta2^t) / (sqrt(v_t) + eps)
+        else:
+            theta <- theta - eta m_t/(1-beta1^t)
+
+    The paper (Algorithm 2) and the lecture rectify when :math:`\rho_t > 4`; torch uses
+    :math:`\rho_t > 5` (the authors' code uses :math:`\ge 5`).  With :math:`\beta_2=0.999`,
+    :math:`\rho_5\approx4.99`, so torch takes one more un-adapted step (t = 5) than the paper.
+    ``rectify_threshold=4.0`` gives the paper's rule, the default 5.0 torch's.
+
+    Deviations: :math:`\epsilon` is added to :math:`\sqrt{v_t}` before de-biasing (torch and the
+    authors' code; the lecture writes :math:`\sqrt{\hat v_t}+\epsilon`, the paper has no
+    :math:`\epsilon`); the two agree when ``eps=0``.  ``capturable`` and ``differentiable`` are
+    not offered.
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 1e-3, >= 0): learning rate :math:`\eta`.
+        betas (tuple, default (0.9, 0.999), each in [0, 1)): :math:`(\beta_1, \beta_2)`.
+        eps (float, default 1e-8, >= 0): :math:`\epsilon`.
+        weight_decay (float, default 0, >= 0): :math:`\gamma`.
+        decoupled_weight_decay (bool, default False): AdamW-style decay (torch's "RAdamW").
+        rectify_threshold (float, default 5.0, >= 4): :math:`\tau`; rectify when
+            :math:`\rho_t > \tau` (4.0: the paper and the lecture; 5.0: torch).
+    """ + COMMON_ARGS + r"""
+
+    State per parameter: ``step`` (0-d float32 CPU tensor), ``exp_avg`` (:math:`m`),
+    ``exp_avg_sq`` (:math:`v`); torch's format.
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.RAdam([w], lr=0.1)
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()
+        tensor([ 0.8000, -1.6000])
+
+    References:
+        Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate and
+        Beyond", ICLR 2020, arXiv:1908.03265.
+    """
+
+    _owner = "RAdam"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        decoupled_weight_decay: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        rectify_threshold: float = 5.0,
+    ) -> None:
+        owner = self._owner
+        check_lr(owner, lr)
+        check_betas(owner, betas)
+        check_range(owner, "eps", eps, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_bool(owner, "decoupled_weight_decay", decoupled_weight_decay)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_bool(owner, "maximize", maximize)
+        check_range(owner, "rectify_threshold", rectify_threshold, 4.0)
+        defaults = dict(
+            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
+            rectify_threshold=float(rectify_threshold),
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for key, value in (("decoupled_weight_decay", False), ("foreach", None), ("maximize", False),
+                           ("rectify_threshold", 5.0)):
+            for group in self.param_groups:
+                group.setdefault(key, value)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group)
+            if not params:
+                continue
+            rows, steps = [], []
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = step_tensor()
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                steps.append(float(state["step"].item()))
+                rows.append((p, g, state["exp_avg"], state["exp_avg_sq"]))
+            beta1, beta2 = group["betas"]
+            run_update(
+                radam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
+                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                maximize=group["maximize"], rectify_threshold=group["rectify_threshold"],
+            )
+        return loss

@@ -1,0 +1,175 @@
+"""RMSprop (Hinton's lecture 6e), centred (Graves) and with momentum, as torch; plus the
+lecture's initialisation v_1 = g_0^2."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_bool, check_choice, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["RMSprop", "rmsprop_update"]
+
+INIT_CHOICES = ("zeros", "first_grad")
+
+
+def rmsprop_update(
+    p, g, v, buf, gbar, *, step: float, lr: float, alpha: float, eps: float, weight_decay: float,
+    momentum: float, centered: bool, maximize: bool, first_grad_init: bool,
+) -> None:
+    """One RMSprop step on a tensor or lists (``buf``/``gbar`` are ``None`` when unused).
+
+    With ``first_grad_init`` the first step sets ``v = g**2`` (an EMA with coefficient 0).
+    """
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        g = M.l2_gradient(g, p, weight_decay)
+    M.ema_sq_(v, g, 0.0 if first_grad_init and step == 1 else alpha)
+    if centered:
+        M.ema_(gbar, g, alpha)
+        avg = M.sqrt_(M.addcmul(v, gbar, gbar, -1.0))
+    else:
+        avg = M.sqrt(v)
+    M.add_scalar_(avg, eps)
+    if momentum > 0:
+        M.mul_(buf, momentum)
+        M.addcdiv_(buf, g, avg, 1.0)
+        M.add_(p, buf, -lr)
+    else:
+        M.addcdiv_(p, g, avg, -lr)
+
+
+class RMSprop(torch.optim.Optimizer):
+    __doc__ = r"""RMSprop: divide the gradient by the root of an EMA of its square; optionally centred
+    (divide by an estimate of the standard deviation instead) and with momentum.
+
+    Symbols: :math:`\eta` = ``lr``, :math:`\alpha` = ``alpha``, :math:`\epsilon` = ``eps``,
+    :math:`\gamma` = ``weight_decay``, :math:`\mu` = ``momentum``, :math:`t` = ``state["step"]``
+    (after increment), :math:`g_t` the gradient at :math:`\theta_{t-1}`.
+
+    Update as implemented (equal to ``torch.optim.RMSprop`` to float rounding)::
+
+        g <- -g if maximize;   g <- g + gamma*theta      (L2)
+        v_t = alpha v_{t-1} + (1 - alpha) g_t^2          v_0 = 0 (init_square_avg="zeros")
+                                                         v_1 = g_1^2 (init_square_avg="first_grad")
+        gbar_t = alpha gbar_{t-1} + (1 - alpha) g_t,  d_t = sqrt(v_t - gbar_t^2) + eps   (centered)
+        d_t = sqrt(v_t) + eps                                                             (otherwise)
+        b_t = mu b_{t-1} + g_t / d_t,  theta <- theta - eta b_t                          (momentum > 0)
+        theta <- theta - eta g_t / d_t                                                   (otherwise)
+
+    The lecture's RMSProp, :math:`\theta_t=\theta_{t-1}-\eta\,g_{t-1}/\sqrt{v_t}`,
+    :math:`v_1=g_0^2`, :math:`v_t=\alpha v_{t-1}+(1-\alpha)g_{t-1}^2`, is
+    ``init_square_avg="first_grad"`` (with ``eps=0``; the default ``eps`` is added outside the
+    root, as torch does).  torch starts from :math:`v_0=0`, which makes the first steps larger
+    by up to :math:`1/\sqrt{1-\alpha}` (10x for :math:`\alpha=0.99`); that is the default here.
+    ``"first_grad"`` only changes :math:`v`; the centred :math:`\bar g` and the momentum buffer
+    still start at zero.  The lecture has no centred form or momentum (Graves, 2013, and torch).
+
+    Deviations from ``torch.optim.RMSprop``: ``alpha`` must be in [0, 1] (torch only checks
+    >= 0); ``capturable`` and ``differentiable`` are not offered.
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 1e-2, >= 0): learning rate :math:`\eta`.
+        alpha (float, default 0.99, in [0, 1]): smoothing constant :math:`\alpha`.
+        eps (float, default 1e-8, >= 0): :math:`\epsilon`, added to the root.
+        weight_decay (float, default 0, >= 0): L2 penalty :math:`\gamma` added to the gradient.
+        momentum (float, default 0, >= 0): momentum factor :math:`\mu`.
+        centered (bool, default False): normalise by the estimated variance (Graves).
+        init_square_avg (str, default "zeros"): ``"zeros"`` (torch, :math:`v_0=0`) or
+            ``"first_grad"`` (the lecture, :math:`v_1=g_1^2`).
+    """ + COMMON_ARGS + r"""
+
+    State per parameter: ``step`` (0-d float32 CPU tensor, as torch), ``square_avg`` (:math:`v`),
+    ``momentum_buffer`` (:math:`b`, only with momentum > 0), ``grad_avg`` (:math:`\bar g`, only
+    when centered).  The state_dict has torch's format.
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.RMSprop([w], lr=0.01, init_square_avg="first_grad")
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()
+        tensor([ 0.9900, -1.9900])
+
+    References:
+        Tieleman & Hinton, "Lecture 6.5 - RMSprop", COURSERA: Neural Networks for Machine
+        Learning, 2012 (no paper).
+        Graves, "Generating Sequences With Recurrent Neural Networks", 2013, arXiv:1308.0850.
+    """
+
+    _owner = "RMSprop"
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        foreach: bool | None = None,
+        maximize: bool = False,
+        init_square_avg: str = "zeros",
+    ) -> None:
+        owner = self._owner
+        check_lr(owner, lr)
+        check_range(owner, "alpha", alpha, 0.0, 1.0)
+        check_range(owner, "eps", eps, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_range(owner, "momentum", momentum, 0.0)
+        check_bool(owner, "centered", centered)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_bool(owner, "maximize", maximize)
+        check_choice(owner, "init_square_avg", init_square_avg, INIT_CHOICES)
+        defaults = dict(
+            lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
+            foreach=foreach, maximize=maximize, init_square_avg=init_square_avg,
+        )
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for key, value in (("momentum", 0.0), ("centered", False), ("foreach", None), ("maximize", False),
+                           ("init_square_avg", "zeros")):
+            for group in self.param_groups:
+                group.setdefault(key, value)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group)
+            if not params:
+                continue
+            momentum, centered = group["momentum"], group["centered"]
+            rows, steps = [], []
+            for p, g in zip(params, grads):
+                state = self.state[p]
+                if len(state) == 0:
+                    state["step"] = step_tensor()
+                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if momentum > 0 and "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                if centered and "grad_avg" not in state:
+                    state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                steps.append(float(state["step"].item()))
+                rows.append((p, g, state["square_avg"], state["momentum_buffer"] if momentum > 0 else None,
+                             state["grad_avg"] if centered else None))
+            run_update(
+                rmsprop_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr_value(group["lr"]), alpha=group["alpha"], eps=group["eps"],
+                weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
+                maximize=group["maximize"], first_grad_init=group["init_square_avg"] == "first_grad",
+            )
+        return loss
