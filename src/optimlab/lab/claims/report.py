@@ -1,0 +1,129 @@
+"""The claims report: one static HTML page (verdict table first, then a section per claim) and a Markdown table.
+
+``write_claims_report(out, data)`` writes ``out/index.html`` from claims.json's data (figures are
+PNG files under ``out/figures``); ``markdown_table(data)`` renders the verdict table for the README.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from pathlib import Path
+
+from ..store import atomic_write
+
+__all__ = ["write_claims_report", "markdown_table", "format_effect", "format_interval"]
+
+COLORS = {"reproduced": "#1a7f37", "not reproduced": "#b42318", "inconclusive": "#9a6700", "error": "#6e40c9",
+          "n/a": "#57606a"}
+
+
+def _num(v) -> str:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "–"
+    if isinstance(v, int):
+        return str(v)
+    a = abs(v)
+    return f"{v:.3g}" if a == 0 or 1e-3 <= a < 1e4 else f"{v:.2e}"
+
+
+def format_effect(e: dict) -> str:
+    if not e or e.get("value") is None:
+        return "–"
+    return f"{_num(e['value'])} {e.get('units', '')}".strip()
+
+
+def format_interval(i: dict) -> str:
+    if not i or i.get("low") is None:
+        return "–"
+    return f"[{_num(i['low'])}, {_num(i['high'])}] ({i.get('level', 0.95):.0%})"
+
+
+def _verdict_rows(data: dict) -> list[dict]:
+    return [c for c in data.get("claims", []) if c.get("verdict") != "n/a"]
+
+
+def markdown_table(data: dict) -> str:
+    """The verdict table as Markdown (generated from claims.json, for the README)."""
+    lines = [f"Mode `{data.get('mode')}`, {data.get('seeds')} seeds per arm, {data.get('lr_trials')} lr trials per "
+             f"optimizer, {data.get('runs')} runs, wall time {data.get('wall_time_s', 0) / 60:.1f} min "
+             f"({data.get('workers')} workers), {data.get('created', '')}.", "",
+             "| # | claim | verdict | effect (headline) | interval | seeds |", "|---|---|---|---|---|---|"]
+    for c in _verdict_rows(data):
+        eff = c.get("effect") or {}
+        lines.append(f"| {c['claim_id']} | {c['title']} | **{c['verdict']}** | "
+                     f"{eff.get('name', '–')}: {format_effect(eff)} | {format_interval(c.get('interval'))} | "
+                     f"{c.get('n_seeds', 0)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(v) -> str:
+    return _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v))
+
+
+def _badge(v: str) -> str:
+    return f'<span class="v" style="background:{COLORS.get(v, "#57606a")}">{html.escape(v)}</span>'
+
+
+def _pre(obj) -> str:
+    return "<pre>" + html.escape(json.dumps(obj, indent=1, default=str)) + "</pre>"
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#1f2328}
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}td,th{border:1px solid #d0d7de;padding:4px 8px;
+vertical-align:top}th{background:#f6f8fa}.v{color:#fff;padding:2px 6px;border-radius:4px;white-space:nowrap}
+pre{background:#f6f8fa;padding:8px;overflow-x:auto;font-size:0.8em;max-height:30em}img{max-width:100%;
+border:1px solid #d0d7de;margin:4px 0}section{border-top:2px solid #d0d7de;margin-top:2em}.w{color:#57606a;
+font-style:italic}"""
+
+
+def write_claims_report(out: str | Path, data: dict) -> Path:
+    """Write ``out/index.html`` (figure paths in ``data`` are relative to ``out``); return its path."""
+    out = Path(out)
+    h = ["<!doctype html><html><head><meta charset='utf-8'><title>optimlab: the lecture's claims, measured</title>",
+         f"<style>{CSS}</style></head><body>", "<h1>The lecture's claims, measured</h1>",
+         f"<p>Mode <b>{html.escape(str(data.get('mode')))}</b>: {data.get('seeds')} seeds per arm, "
+         f"{data.get('lr_trials')} learning-rate trials per tuned optimizer, {data.get('runs')} runs; "
+         f"wall time {_num(data.get('wall_time_s'))} s with {data.get('workers')} workers "
+         f"({html.escape(str(data.get('created', '')))}).</p>",
+         f"<p><b>Verdict rule.</b> {html.escape(data.get('rule', ''))}</p>",
+         "<table><tr><th>#</th><th>claim</th><th>lecture's words</th><th>verdict</th><th>effect (headline)</th>"
+         "<th>interval</th><th>seeds</th></tr>"]
+    for c in _verdict_rows(data):
+        eff = c.get("effect") or {}
+        h.append(f"<tr><td><a href='#c{c['claim_id']}'>{c['claim_id']}</a></td><td>{html.escape(c['title'])}</td>"
+                 f"<td class='w'>{html.escape(c.get('words', ''))}</td><td>{_badge(c['verdict'])}</td>"
+                 f"<td>{html.escape(eff.get('name', '–'))}: {format_effect(eff)}</td>"
+                 f"<td>{format_interval(c.get('interval'))}</td><td>{c.get('n_seeds', 0)}</td></tr>")
+    h.append("</table>")
+    for c in data.get("claims", []):
+        h.append(f"<section id='c{c['claim_id']}'><h2>{c['claim_id']}. {html.escape(c['title'])} "
+                 f"{_badge(c['verdict'])}</h2><p class='w'>Lecture: {html.escape(c.get('words', ''))}</p>")
+        if c.get("effects"):
+            h.append("<table><tr><th>effect (positive supports the lecture)</th><th>value</th><th>interval</th>"
+                     "<th>margin</th><th>seeds</th><th>verdict</th></tr>")
+            for e in c["effects"]:
+                h.append(f"<tr><td>{html.escape(e['name'])}</td><td>{format_effect(e)}</td>"
+                         f"<td>{format_interval(e)}</td><td>{_num(e.get('margin'))}</td><td>{e.get('n_seeds')}</td>"
+                         f"<td>{_badge(e['verdict'])}</td></tr>")
+            h.append("</table>")
+        table = (c.get("details") or {}).get("table")
+        if isinstance(table, list) and table and isinstance(table[0], dict):
+            cols = list(table[0])
+            h.append("<table><tr>" + "".join(f"<th>{html.escape(str(k))}</th>" for k in cols) + "</tr>")
+            for row in table:
+                h.append("<tr>" + "".join(f"<td>{html.escape(_cell(row.get(k)))}</td>" for k in cols) + "</tr>")
+            h.append("</table>")
+        for f in c.get("figures", []):
+            h.append(f"<img src='{html.escape(f)}' alt='{html.escape(Path(f).name)}'>")
+        if c.get("error"):
+            h.append("<p><b>Error</b> (recorded, the other claims are unaffected):</p>" + _pre(c["error"]))
+        h.append("<details open><summary>Settings</summary>" + _pre(c.get("settings", {})) + "</details>")
+        h.append(f"<p><b>Rule.</b> {html.escape(c.get('rule', ''))}</p>")
+        h.append("<details><summary>Numbers (per seed / per optimizer)</summary>" + _pre(c.get("details", {}))
+                 + "</details></section>")
+    h.append("</body></html>")
+    path = out / "index.html"
+    atomic_write(path, "\n".join(h))
+    return path

@@ -1,0 +1,148 @@
+"""Run the lecture's claims: plan every selected claim's runs, execute them as one resumable sweep, analyze.
+
+``run_claims(only=None, mode="quick", out="optimlab-claims", workers=2, progress=True)`` gathers the
+specs of the selected claims round by round (a claim may need results before it knows its next runs,
+e.g. the chosen lr after tuning), runs the new ones with :func:`optimlab.lab.run_sweep` under one
+results root ``out`` (identical specs requested by several claims run once; a killed run resumes
+losing nothing), then analyzes each claim, draws its figures, and writes ``out/claims.json`` and
+``out/index.html``.  A claim whose planning, analysis or figures crash is recorded as an error
+entry; the other claims are unaffected.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import traceback
+from pathlib import Path
+
+from ...optim._checks import check_choice, check_int
+from ..store import atomic_write
+from ..sweep import check_specs, run_sweep
+from .base import MODES, Claim, Context
+from .verdict import ERROR, RULE, Verdict
+
+__all__ = ["run_claims", "all_claims", "claim_ids", "parse_only"]
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS = 6
+
+
+def all_claims() -> list[Claim]:
+    """Every claim, in the lecture's order (0 is the tour figure, without a verdict)."""
+    from . import adam_sgdm, adabound_swats, exploration, lookahead, nag, online, schedules, summary, warmup, weight_decay
+
+    return [nag.Tour(), adam_sgdm.Claim1(), adam_sgdm.Claim2(), adam_sgdm.Claim3(), online.Claim4(),
+            adabound_swats.Claim5(), adabound_swats.Claim6(), warmup.Claim7(), lookahead.Claim8(), nag.Claim9(),
+            weight_decay.Claim10(), schedules.Claim11(), exploration.Claim12(), exploration.Claim13(),
+            summary.Claim14(), summary.Claim15()]
+
+
+def claim_ids() -> list[int]:
+    return [c.id for c in all_claims()]
+
+
+def parse_only(only) -> list[int] | None:
+    """``None`` / ``"4,7"`` / ``[4, 7]`` -> sorted claim ids (ValueError naming the allowed ids)."""
+    if only is None or only == "":
+        return None
+    ids = claim_ids()
+    items = only.split(",") if isinstance(only, str) else list(only)
+    out = []
+    for it in items:
+        try:
+            v = int(str(it).strip())
+        except ValueError:
+            v = None
+        if v not in ids:
+            raise ValueError(f"run_claims: only must list claim numbers among {min(ids)}..{max(ids)} "
+                             f"(0 = the tour figure), got {only!r}")
+        out.append(v)
+    return sorted(set(out))
+
+
+def _error(claim: Claim, stage: str, tb: str) -> Verdict:
+    log.warning("claim %d (%s) failed while %s:\n%s", claim.id, claim.title, stage, tb)
+    return Verdict(claim.id, claim.title, claim.words, ERROR, error=f"{stage}: {tb}")
+
+
+def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claims", workers: int = 2,
+               progress: bool = True, report: bool = True) -> dict:
+    """Run the selected claims (all by default) in ``mode`` ("tiny", "quick" or "full"); return claims.json's data."""
+    check_choice("run_claims", "mode", mode, tuple(MODES))
+    check_int("run_claims", "workers", workers, 1)
+    ids = parse_only(only)
+    claims = [c for c in all_claims() if ids is None or c.id in ids]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    ctx = Context(MODES[mode], {}, out)
+    errors: dict[int, Verdict] = {}
+    n_runs = 0
+    for rnd in range(MAX_ROUNDS):
+        new = []
+        for c in claims:
+            if c.id in errors:
+                continue
+            try:
+                specs = c.plan(ctx)
+                todo = [s for s in specs if s.key() not in ctx.results]
+                if todo:
+                    check_specs(todo)
+                new += todo
+            except Exception:  # noqa: BLE001 - one claim's failure must not lose the others
+                errors[c.id] = _error(c, "planning its runs", traceback.format_exc())
+        new = list(dict.fromkeys(new))
+        if not new:
+            break
+        log.info("claims (%s): round %d, %d runs", mode, rnd + 1, len(new))
+        ctx.results.update(run_sweep(new, out, workers=workers, progress=progress, check=False))
+        n_runs += len(new)
+    run_time = time.perf_counter() - t0
+    fig_dir = out / "figures"
+    verdicts = []
+    for c in claims:
+        if c.id in errors:
+            verdicts.append(errors[c.id])
+            continue
+        try:
+            v = c.analyze(ctx)
+        except Exception:  # noqa: BLE001
+            verdicts.append(_error(c, "analyzing its results", traceback.format_exc()))
+            continue
+        try:
+            v.figures = [str(Path(p).relative_to(out)) for p in c.figures(ctx, v, fig_dir)]
+        except Exception:  # noqa: BLE001 - the verdict stands without its figure
+            v.error = "drawing its figures: " + traceback.format_exc()
+            log.warning("claim %d: figures failed:\n%s", c.id, v.error)
+        verdicts.append(v)
+    data = {"mode": mode, "seeds": ctx.mode.seeds, "lr_trials": ctx.mode.trials, "workers": workers,
+            "runs": len(ctx.results), "runs_this_call": n_runs, "run_wall_time_s": round(run_time, 1),
+            "wall_time_s": round(time.perf_counter() - t0, 1), "rule": RULE,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "claims": [v.to_dict() for v in verdicts]}
+    data = _clean(data)
+    atomic_write(out / "claims.json", json.dumps(data, indent=1, allow_nan=False))
+    if report:
+        from .report import write_claims_report
+        data["report"] = str(write_claims_report(out, data))
+    return data
+
+
+def _clean(obj):
+    """JSON-safe copy: numpy scalars -> Python, tuples/sets -> lists, non-finite floats -> None, keys -> str."""
+    import math
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    return str(obj)

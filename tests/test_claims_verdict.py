@@ -1,0 +1,82 @@
+"""The verdict rule on synthetic measurements: it must be able to say reproduced, not reproduced and inconclusive."""
+
+import numpy as np
+import pytest
+
+from optimlab.lab.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, bootstrap, combine, decide,
+                                         paired_effect)
+
+
+def _arms(delta, noise, n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.normal(0.0, 1.0, n)  # shared per-seed component: pairing removes it
+    return list(base + delta + rng.normal(0, noise, n)), list(base + rng.normal(0, noise, n))
+
+
+def test_clear_effect_is_reproduced():
+    a, b = _arms(1.0, 0.1)
+    e = paired_effect("x", a, b)
+    assert e.verdict == REPRODUCED and e.low > 0 and e.value == pytest.approx(np.mean(np.subtract(a, b)))
+
+
+def test_opposite_effect_is_not_reproduced():
+    a, b = _arms(-1.0, 0.1)
+    assert paired_effect("x", a, b).verdict == NOT_REPRODUCED
+    # the sign convention: "claimed should be smaller" flips it
+    assert paired_effect("x", a, b, sign=-1.0).verdict == REPRODUCED
+
+
+def test_noise_without_effect_is_inconclusive():
+    a, b = _arms(0.0, 1.0, n=6, seed=3)
+    e = paired_effect("x", a, b)
+    assert e.low < 0 < e.high and e.verdict == INCONCLUSIVE
+
+
+def test_equivalence_margin_turns_a_tight_null_into_not_reproduced():
+    a, b = _arms(0.0, 0.01, n=10, seed=1)
+    assert paired_effect("x", a, b, margin=0.0).verdict == INCONCLUSIVE
+    assert paired_effect("x", a, b, margin=0.1).verdict == NOT_REPRODUCED
+    # a real effect larger than the margin stays reproduced
+    a, b = _arms(1.0, 0.01)
+    assert paired_effect("x", a, b, margin=0.1).verdict == REPRODUCED
+
+
+def test_too_few_seeds_or_missing_values_are_inconclusive():
+    assert paired_effect("x", [1.0], [0.0]).verdict == INCONCLUSIVE
+    e = paired_effect("x", [1.0, None, float("nan")], [0.0, 0.0, 0.0])
+    assert e.n_seeds == 1 and e.verdict == INCONCLUSIVE
+    assert decide(None, None, None) == INCONCLUSIVE
+
+
+def test_spread_statistic():
+    rng = np.random.default_rng(0)
+    wide, narrow = list(rng.normal(0, 1.0, 12)), list(rng.normal(0, 0.05, 12))
+    assert paired_effect("std", wide, narrow, stat="std").verdict == REPRODUCED
+    assert paired_effect("std", narrow, wide, stat="std").verdict == NOT_REPRODUCED
+
+
+def test_bootstrap_is_deterministic_and_covers_the_mean():
+    x = np.random.default_rng(5).normal(2.0, 1.0, 20)
+    r1 = bootstrap(lambda i: float(x[i].mean()), len(x))
+    r2 = bootstrap(lambda i: float(x[i].mean()), len(x))
+    assert r1 == r2
+    est, lo, hi = r1
+    assert lo < est < hi and lo < 2.0 < hi
+
+
+def test_combine_rule():
+    assert combine([REPRODUCED, REPRODUCED]) == REPRODUCED
+    assert combine([REPRODUCED, INCONCLUSIVE]) == INCONCLUSIVE
+    assert combine([REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE]) == NOT_REPRODUCED
+    assert combine([]) == INCONCLUSIVE
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: decide(1.0, 0.5, 1.5, margin=-1.0), "decide: margin must be a finite number >= 0, got -1.0"),
+    (lambda: paired_effect("x", [1.0, 2.0], [1.0]), "paired_effect: both arms need one value per seed"),
+    (lambda: paired_effect("x", [1.0], [1.0], stat="median"), "paired_effect: stat must be one of"),
+    (lambda: bootstrap(lambda i: 0.0, 5, level=1.5), "bootstrap: level must be in"),
+])
+def test_errors_name_owner_argument_and_value(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
