@@ -5,12 +5,15 @@
 ``torch.set_num_threads(1)``) and returns ``{key: RunResult}`` for all of ``specs`` in order.
 Each run writes its own directory and its ``result.json`` last and atomically, so a sweep killed
 at any moment (SIGKILL included) loses no finished run; the next call redoes only unfinished ones.
+Workers watch their parent and exit when it dies, so killing only the sweep process leaves no
+orphan still writing into a run directory.
 """
 
 from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -24,10 +27,22 @@ __all__ = ["run_sweep", "check_specs"]
 log = logging.getLogger(__name__)
 
 
-def _worker_init() -> None:
+def _worker_init(parent: int) -> None:
+    import os
+    import threading
+    import time
+
     import torch
 
     torch.set_num_threads(1)
+
+    def watch():  # a worker whose sweep was killed stops too (its unfinished run is redone on resume)
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _run_one(spec_dict: dict, path: str) -> str:
@@ -93,7 +108,7 @@ def run_sweep(specs: list[RunSpec], root: str | Path, *, workers: int = 1, progr
         else:
             ctx = mp.get_context("spawn")
             with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=ctx,
-                                     initializer=_worker_init) as pool:
+                                     initializer=_worker_init, initargs=(os.getpid(),)) as pool:
                 futures = [pool.submit(_run_one, s.to_dict(), str(run_dir(root, s))) for s in todo]
                 for fut in as_completed(futures):
                     fut.result()
