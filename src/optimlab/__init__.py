@@ -16,6 +16,11 @@ from .optim import (
     NAdam,
     RAdam,
     RMSprop,
+    AdaBound,
+    AMSBound,
+    SWATS,
+    Lookahead,
+    GradientNoise,
     available_optimizers,
     create_optimizer,
     optimizer_info,
@@ -59,6 +64,7 @@ _logging.getLogger(__name__).addHandler(_logging.NullHandler())
 __all__ = [
     "SGD", "SGDW", "Adam", "AdamW",
     "Adagrad", "RMSprop", "NAdam", "RAdam",
+    "AdaBound", "AMSBound", "SWATS", "Lookahead", "GradientNoise",
     "create_optimizer", "available_optimizers", "optimizer_info",
     "__version__",
     # learning-rate tools (issue 4)

@@ -1,5 +1,6 @@
 """The optimizers: ``torch.optim.Optimizer`` subclasses, one module each."""
 
+from .adabound import AdaBound, AMSBound
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .nadam import NAdam
@@ -7,9 +8,13 @@ from .radam import RAdam
 from .registry import available_optimizers, create_optimizer, optimizer_info, register
 from .rmsprop import RMSprop
 from .sgd import SGD, SGDW
+from .lookahead import Lookahead
+from .noise import GradientNoise
+from .swats import SWATS
 
 __all__ = [
     "SGD", "SGDW", "Adam", "AdamW",
     "Adagrad", "RMSprop", "NAdam", "RAdam",
+    "AdaBound", "AMSBound", "SWATS", "Lookahead", "GradientNoise",
     "create_optimizer", "available_optimizers", "optimizer_info", "register",
 ]

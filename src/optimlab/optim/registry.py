@@ -96,6 +96,10 @@ def _register_builtins() -> None:
     from .radam import RAdam
     from .rmsprop import RMSprop
     from .sgd import SGD, SGDW
+    from .adabound import AdaBound, AMSBound
+    from .lookahead import make_lookahead
+    from .noise import make_noisy
+    from .swats import SWATS
 
     register("sgd", SGD, team="sgd", summary="plain stochastic gradient descent")
     register("sgdm", SGD, team="sgd", summary="SGD with momentum 0.9", momentum=0.9)
@@ -109,6 +113,17 @@ def _register_builtins() -> None:
     register("rmsprop", RMSprop, team="adam", summary="RMSprop (Tieleman & Hinton)")
     register("nadam", NAdam, team="adam", summary="Adam with Nesterov momentum (Dozat)")
     register("radam", RAdam, team="adam", summary="rectified Adam (Liu et al.)")
+
+    # issue 3: the lecture's optimizers torch.optim lacks, and the wrappers
+    register("adabound", AdaBound, team="adam", summary="Adam with dynamic bounds towards an SGD rate (Luo et al.)")
+    register("amsbound", AMSBound, team="adam", summary="AdaBound with AMSGrad's running maximum")
+    register("swats", SWATS, team="both", summary="switch from Adam to SGD with momentum (Keskar & Socher)")
+    register("lookahead", make_lookahead, team="both",
+             summary="Lookahead(k=5, alpha=0.5) around inner= (default adam); also lookahead_<name>")
+    register("noisy", make_noisy, team="both",
+             summary="annealed gradient noise around inner= (default adam); also noisy_<name>")
+    register_prefix("lookahead", lambda inner, params, **kw: make_lookahead(params, inner, **kw))
+    register_prefix("noisy", lambda inner, params, **kw: make_noisy(params, inner, **kw))
 
 
 _register_builtins()

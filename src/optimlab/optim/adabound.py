@@ -1,0 +1,227 @@
+"""AdaBound and AMSBound (Luo et al., ICLR 2019): Adam whose per-coordinate rate is clipped to
+bounds that tighten towards an SGD rate ``final_lr``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+from torch import Tensor
+
+from . import _moments as M
+from ._checks import check_betas, check_bool, check_lr, check_range
+from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._docs import COMMON_ARGS
+
+__all__ = ["AdaBound", "AMSBound", "adabound_update"]
+
+
+def adabound_update(
+    p, g, m, v, vmax, *, step: float, lr: float, final_lr: float, gamma: float, beta1: float,
+    beta2: float, eps: float, weight_decay: float, decoupled: bool, amsbound: bool, maximize: bool,
+) -> None:
+    """One AdaBound/AMSBound step on a tensor or on lists of tensors.
+
+    ``final_lr`` is the effective one (already scaled by ``lr / base_lr``).  The clipped rate
+    ``clip(s / (sqrt(v) + eps), lo, hi) * m`` is computed as ``s * m / clamp(sqrt(v) + eps, s/hi, s/lo)``
+    (equal in real arithmetic, one pass fewer; see :func:`~optimlab.optim._moments.clamp_rate_denominator_`).
+    """
+    if maximize:
+        g = M.negate(g)
+    if weight_decay != 0:
+        if decoupled:
+            M.decoupled_decay_(p, lr, weight_decay)
+        else:
+            g = M.l2_gradient(g, p, weight_decay)
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    if amsbound:
+        M.maximum_(vmax, v)
+        v = vmax
+    step_size = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
+    low, high = M.rate_bounds(final_lr, gamma, step)
+    if step_size == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
+        return
+    denom = M.add_scalar_(M.sqrt(v), eps)
+    M.clamp_rate_denominator_(denom, step_size, low, high)
+    M.addcdiv_(p, m, denom, -step_size)
+
+
+class AdaBound(torch.optim.Optimizer):
+    __doc__ = r"""AdaBound (and AMSBound with ``amsbound=True``): Adam with dynamic bounds on the rate.
+
+    Symbols: :math:`\alpha` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\alpha^*` =
+    ``final_lr``, :math:`\gamma` = ``gamma``, :math:`\epsilon` = ``eps``, :math:`\lambda` =
+    ``weight_decay``, :math:`t` = ``state["step"]`` (after increment).
+
+    Update as implemented (the authors' reference code, Luolc/AdaBound, to float rounding)::
+
+        g <- -g if maximize;   g <- g + lam*theta (L2)   or   theta <- theta*(1 - lr*lam) (decoupled)
+        m_t = beta1 m + (1 - beta1) g;   v_t = beta2 v + (1 - beta2) g^2
+        v_t <- max(vmax_{t-1}, v_t) = vmax_t                                   (amsbound)
+        a*_t  = final_lr * lr / base_lr                    (base_lr = the group's lr at construction)
+        eta_l = a*_t (1 - 1/(gamma t + 1));   eta_u = a*_t (1 + 1/(gamma t))
+        s_t   = lr * sqrt(1 - beta2^t) / (1 - beta1^t)
+        theta <- theta - clip(s_t / (sqrt(v_t) + eps), eta_l, eta_u) * m_t
+
+    The lecture's form, :math:`\theta_t=\theta_{t-1}-\mathrm{Clip}(\eta/(\sqrt{\hat v_t}+\epsilon))\hat m_t`
+    with bounds :math:`0.1 \mp 0.1/((1-\beta_2)t(+1))`, is ``final_lr=0.1, gamma=1-beta2``.
+
+    **final_lr follows lr.**  A scheduler changes ``group["lr"]`` but not ``final_lr``; as in the
+    reference code, the bounds use ``final_lr * lr / base_lr``, where ``base_lr`` is the group's
+    ``lr`` when the group was created (stored in the group as ``"base_lr"``, saved in the
+    state_dict).  So a StepLR that divides ``lr`` by 10 also divides the SGD rate the bounds
+    converge to by 10.  A group created with ``lr = 0`` uses ``final_lr`` unscaled.
+
+    Deviations:
+      * from the paper (Algorithm 2): the paper's analysis divides the clipped rate by
+        :math:`\sqrt t` and uses no bias correction; the reference code (and its experiments)
+        does not divide by :math:`\sqrt t`, de-biases with ``s_t`` inside the clip and
+        multiplies the raw :math:`m_t`, and adds ``eps`` to :math:`\sqrt{v_t}` (not to the
+        de-biased root as ``torch.optim.Adam`` does).  We follow the reference code.
+      * from the reference code: decoupled weight decay (``decoupled_weight_decay=True``) is
+        ``theta <- theta (1 - lr * weight_decay)`` as in ``torch.optim.AdamW``; the reference's
+        ``AdaBoundW`` uses ``theta <- theta (1 - weight_decay)`` (its value equals ours with
+        ``weight_decay = wd_ref / lr`` at constant lr).  ``final_lr`` must be > 0 and ``gamma``
+        may be 0 (no bounds: Adam with the reference's eps placement; the reference divides by zero).
+        The rearranged arithmetic (clamp the denominator, one ``addcdiv``) differs in the last bits.
+
+    Paper's recommended defaults: ``lr=1e-3``, ``betas=(0.9, 0.999)``, ``final_lr=0.1``,
+    ``gamma=1e-3`` (the defaults here).
+
+    Args:
+        params: iterable of parameters, named parameters or param-group dicts.
+        lr (float or Tensor, default 1e-3, >= 0): Adam rate :math:`\alpha`.
+        betas (tuple, default (0.9, 0.999), each in [0, 1)): :math:`(\beta_1, \beta_2)`.
+        final_lr (float, default 0.1, > 0): the SGD rate :math:`\alpha^*` both bounds converge to.
+        gamma (float, default 1e-3, in [0, 1)): convergence speed of the bounds.
+        eps (float, default 1e-8, >= 0): :math:`\epsilon`.
+        weight_decay (float, default 0, >= 0): :math:`\lambda`.
+        amsbound (bool, default False): AMSBound: use the running maximum of :math:`v_t`.
+        decoupled_weight_decay (bool, default False): AdamW-style decay instead of L2.
+    """ + COMMON_ARGS + r"""
+
+    State per parameter: ``step`` (0-d float32 CPU tensor), ``exp_avg`` (:math:`m`),
+    ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq`` (only with amsbound).  Per group: ``base_lr``.
+
+    Example:
+        >>> import torch, optimlab
+        >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+        >>> opt = optimlab.AdaBound([w], lr=0.1, final_lr=0.1)
+        >>> w.pow(2).sum().backward(); opt.step()
+        >>> w.detach()
+        tensor([ 0.9000, -1.9000])
+
+    References:
+        Luo, Xiong, Liu & Sun, "Adaptive Gradient Methods with Dynamic Bound of Learning Rate",
+        ICLR 2019, arXiv:1902.09843.  Reference code: github.com/Luolc/AdaBound.
+    """
+
+    _owner = "AdaBound"
+    _amsbound_default = False
+
+    def __init__(
+        self,
+        params,
+        lr: float | Tensor = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        final_lr: float = 0.1,
+        gamma: float = 1e-3,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsbound: bool | None = None,
+        *,
+        decoupled_weight_decay: bool = False,
+        maximize: bool = False,
+        foreach: bool | None = None,
+    ) -> None:
+        owner = self._owner
+        amsbound = self._amsbound_default if amsbound is None else amsbound
+        check_lr(owner, lr)
+        check_betas(owner, betas)
+        check_range(owner, "final_lr", final_lr, 0.0, low_closed=False)
+        check_range(owner, "gamma", gamma, 0.0, 1.0, high_closed=False)
+        check_range(owner, "eps", eps, 0.0)
+        check_range(owner, "weight_decay", weight_decay, 0.0)
+        for name, flag in (("amsbound", amsbound), ("decoupled_weight_decay", decoupled_weight_decay),
+                           ("maximize", maximize)):
+            check_bool(owner, name, flag)
+        check_bool(owner, "foreach", foreach, allow_none=True)
+        defaults = dict(lr=lr, betas=tuple(betas), final_lr=final_lr, gamma=gamma, eps=eps,
+                        weight_decay=weight_decay, amsbound=amsbound,
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's ``add_param_group``; also records the group's ``base_lr`` (see class doc)."""
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        group.setdefault("base_lr", lr_value(group["lr"]))
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in (("amsbound", False), ("decoupled_weight_decay", False), ("maximize", False),
+                               ("foreach", None)):
+                group.setdefault(key, value)
+            group.setdefault("base_lr", lr_value(group["lr"]))
+
+    def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
+        rows, steps = [], []
+        amsbound = group["amsbound"]
+        for p, g in zip(params, grads):
+            state = self.state[p]
+            if len(state) == 0:
+                state["step"] = step_tensor()
+                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if amsbound and "max_exp_avg_sq" not in state:
+                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["step"] += 1
+            steps.append(float(state["step"].item()))
+            rows.append((p, g, state["exp_avg"], state["exp_avg_sq"],
+                         state["max_exp_avg_sq"] if amsbound else None))
+        return rows, steps
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+        loss = call_closure(closure)
+        for group in self.param_groups:
+            params, grads = params_with_grad(self._owner, group)
+            if not params:
+                continue
+            rows, steps = self._state_rows(group, params, grads)
+            lr = lr_value(group["lr"])
+            base_lr = group["base_lr"]
+            final_lr = group["final_lr"] * (lr / base_lr if base_lr > 0 else 1.0)
+            beta1, beta2 = group["betas"]
+            run_update(
+                adabound_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr, final_lr=final_lr, gamma=group["gamma"], beta1=beta1, beta2=beta2,
+                eps=group["eps"], weight_decay=group["weight_decay"],
+                decoupled=group["decoupled_weight_decay"], amsbound=group["amsbound"],
+                maximize=group["maximize"],
+            )
+        return loss
+
+
+class AMSBound(AdaBound):
+    __doc__ = (
+        "AMSBound: AdaBound with AMSGrad's running maximum of the second moment, "
+        "``AdaBound(..., amsbound=True)``.\n\n"
+        "Update: as :class:`AdaBound` with ``v_t`` replaced by ``vmax_t = max(vmax_{t-1}, v_t)`` "
+        "(the maximum of the raw EMA, as in the reference code), so the per-coordinate rate before "
+        "clipping never increases.\n\n"
+        "    >>> import torch, optimlab\n"
+        "    >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0]))\n"
+        "    >>> opt = optimlab.AMSBound([w], lr=0.1)\n"
+        "    >>> w.pow(2).sum().backward(); opt.step(); w.detach()\n"
+        "    tensor([ 0.9000, -1.9000])\n\n"
+        "See :class:`AdaBound` for arguments (all the same; ``amsbound`` defaults to True), state, "
+        "deviations and the paper's defaults.\n"
+        "Reference: Luo, Xiong, Liu & Sun, \"Adaptive Gradient Methods with Dynamic Bound of Learning "
+        "Rate\", ICLR 2019, arXiv:1902.09843.\n"
+    )
+    _owner = "AMSBound"
+    _amsbound_default = True
