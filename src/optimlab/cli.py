@@ -1,6 +1,6 @@
 """The ``optimlab`` command: a thin Typer skin over the public lab functions.
 
-Commands: ``list``, ``run``, ``compare``, ``lr-find``, ``schedule``, ``report`` (``--help`` on each).
+Commands: ``list``, ``run``, ``compare``, ``lr-find``, ``schedule``, ``report``, ``claims`` (``--help`` on each).
 Bad options print one line ``Error: ...`` and exit with status 2, without a traceback.
 """
 
@@ -280,6 +280,36 @@ def report(results_dir: Path = typer.Argument(DEFAULT_OUT, help="a results direc
 
     path = write_report(results_dir)
     typer.echo(f"report: {path}")
+
+
+@app.command()
+@_errors
+def claims(
+    only: Optional[str] = typer.Option(None, "--only", help="claim numbers, e.g. 4,7 (0 = the tour figure); default all"),
+    quick: bool = typer.Option(False, "--quick", help="fewer seeds and steps: every claim in minutes on 2 cores"),
+    tiny: bool = typer.Option(False, "--tiny", hidden=True, help="tiny problems, 2 seeds (tests)"),
+    workers: int = typer.Option(2, "--workers", help="worker processes"),
+    out: Path = typer.Option(Path("optimlab-claims"), "--out", help=OUT_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    markdown: bool = typer.Option(False, "--markdown", help="print the verdict table of OUT/claims.json and stop"),
+):
+    """Measure the lecture's claims (full mode by default; --quick for the short version) and write the report."""
+    from optimlab.lab.claims import markdown_table, run_claims
+
+    if markdown:
+        path = out / "claims.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"claims: --markdown needs {path}; run `optimlab claims --out {out}` first")
+        typer.echo(markdown_table(json.loads(path.read_text())), nl=False)
+        return
+    if quick and tiny:
+        raise ValueError("claims: --quick and --tiny are exclusive, got both")
+    data = run_claims(only=only, mode="tiny" if tiny else "quick" if quick else "full", out=out, workers=workers,
+                      progress=progress)
+    for c in data["claims"]:
+        if c["verdict"] != "n/a":
+            typer.echo(f"{c['claim_id']:>2}  {c['verdict']:<15} {c['title']}")
+    typer.echo(f"{data['runs']} runs, {data['wall_time_s']:.0f} s; report: {data['report']}")
 
 
 def main() -> None:

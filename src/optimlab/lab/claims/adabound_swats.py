@@ -65,12 +65,15 @@ class Claim5(Claim):
         x = np.array(r.probes["step"])
         for key, ls in (("lower", "k--"), ("upper", "k--"), ("q10", "C0-"), ("q50", "C1-"), ("q90", "C0-"),
                         ("raw_q10", "C2:"), ("raw_q90", "C2:")):
-            axes[0].plot(x, _series(r, f"{ADABOUND}.{key}"), ls, lw=1, label=key)
+            y = _series(r, f"{ADABOUND}.{key}")
+            axes[0].plot(x[len(x) - len(y):], y, ls, lw=1, label=key)  # a key first seen after step 0 starts later
         axes[0].set_yscale("log")
         axes[0].set_title("bounds and step-size quantiles (seed 0)")
         axes[0].set_xlabel("step")
         axes[0].legend(fontsize=7)
-        band(axes[1], [_series(r, f"{ADABOUND}.log_spread") for r in rs], "log10(q90/q10)", x=x)
+        ys = [_series(r, f"{ADABOUND}.log_spread") for r in rs]
+        n = min(len(y) for y in ys)
+        band(axes[1], [y[len(y) - n:] for y in ys], "log10(q90/q10)", x=x[len(x) - n:])
         axes[1].set_title("spread of the step sizes over time")
         axes[1].set_xlabel("step")
         axes[1].set_ylabel("decades")

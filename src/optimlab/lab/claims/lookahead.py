@@ -23,7 +23,7 @@ class Claim8(Claim):
         s = _setup(ctx.mode)[PROBLEM]
         out = {}
         for inner in INNERS:
-            lrs = lr_grid(ctx.mode.trials, *typical_lr(inner))
+            lrs = lr_grid(max(2, ctx.mode.trials), *typical_lr(inner))
             for o in (inner, f"lookahead_{inner}"):
                 t = tune(ctx, PROBLEM, o, lrs=lrs, **s)
                 grid = {lr: [RunSpec(problem=PROBLEM, optimizer=o, lr=lr, seed=i, problem_kwargs=ctx.pkw(), **s)

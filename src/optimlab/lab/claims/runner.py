@@ -18,7 +18,7 @@ import traceback
 from pathlib import Path
 
 from ...optim._checks import check_choice, check_int
-from ..store import atomic_write
+from ..store import atomic_write, is_done
 from ..sweep import check_specs, run_sweep
 from .base import MODES, Claim, Context
 from .verdict import ERROR, RULE, Verdict
@@ -97,8 +97,8 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
         if not new:
             break
         log.info("claims (%s): round %d, %d runs", mode, rnd + 1, len(new))
+        n_runs += sum(not is_done(out, s) for s in new)
         ctx.results.update(run_sweep(new, out, workers=workers, progress=progress, check=False))
-        n_runs += len(new)
     run_time = time.perf_counter() - t0
     fig_dir = out / "figures"
     verdicts = []

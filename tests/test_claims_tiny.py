@@ -1,0 +1,97 @@
+"""Every claim's experiment at tiny size: a verdict with all fields, figures on disk, a complete report, resumable."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from optimlab.lab.claims import all_claims, markdown_table, parse_only, run_claims
+from optimlab.lab.claims.verdict import VERDICTS
+
+FIELDS = {"claim_id", "title", "words", "verdict", "effect", "interval", "n_seeds", "settings", "rule", "details",
+          "effects", "figures", "error"}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("claims")
+    return out, run_claims(mode="tiny", out=out, workers=2, progress=False)
+
+
+def test_every_claim_has_a_complete_verdict(tiny):
+    out, data = tiny
+    by_id = {c["claim_id"]: c for c in data["claims"]}
+    assert sorted(by_id) == list(range(16))
+    for cid, c in by_id.items():
+        assert set(c) == FIELDS
+        assert c["error"] is None, (cid, c["error"])
+        if cid == 0:
+            assert c["verdict"] == "n/a"
+            continue
+        assert c["verdict"] in VERDICTS
+        assert c["effect"]["name"] and "units" in c["effect"]
+        assert set(c["interval"]) == {"low", "high", "level"}
+        assert c["n_seeds"] >= 1 and c["settings"] and c["details"] and c["rule"]
+        assert c["effects"] and all(e["verdict"] in VERDICTS for e in c["effects"])
+
+
+def test_claims_json_and_report_with_every_figure(tiny):
+    out, data = tiny
+    on_disk = json.loads((out / "claims.json").read_text())
+    assert on_disk["claims"] == data["claims"]
+    html = (out / "index.html").read_text()
+    assert html.index("Verdict rule") < html.index("<section")  # the table comes first
+    for c in data["claims"]:
+        assert c["figures"], c["claim_id"]
+        for f in c["figures"]:
+            assert (out / f).is_file() and (out / f).stat().st_size > 1000
+            assert f"src='{f}'" in html
+    md = markdown_table(data)
+    assert md.count("\n| ") == 1 + 15 and "tiny" in md
+
+
+def test_resume_runs_nothing_twice(tiny):
+    out, data = tiny
+    again = run_claims(only="4,9", mode="tiny", out=out, workers=1, progress=False)
+    assert again["runs_this_call"] == 0
+    old = {c["claim_id"]: c["verdict"] for c in data["claims"]}
+    assert {c["claim_id"]: c["verdict"] for c in again["claims"]} == {4: old[4], 9: old[9]}
+
+
+def test_a_crashing_claim_is_an_error_entry_and_the_others_survive(tiny, monkeypatch):
+    out, _ = tiny
+    from optimlab.lab.claims import nag
+
+    def boom(self, ctx):
+        raise RuntimeError("synthetic failure")
+
+    monkeypatch.setattr(nag.Claim9, "analyze", boom)
+    data = run_claims(only=[4, 9], mode="tiny", out=out, workers=1, progress=False)
+    by_id = {c["claim_id"]: c for c in data["claims"]}
+    assert by_id[9]["verdict"] == "error" and "synthetic failure" in by_id[9]["error"]
+    assert by_id[4]["verdict"] in VERDICTS
+    assert "synthetic failure" in (out / "index.html").read_text()
+
+
+def test_bad_options():
+    assert parse_only("4, 7") == [4, 7] and parse_only(None) is None
+    with pytest.raises(ValueError, match=r"run_claims: only must list claim numbers among 0\.\.15 .*got '4,x'"):
+        parse_only("4,x")
+    with pytest.raises(ValueError, match="run_claims: mode must be one of"):
+        run_claims(mode="huge", out=Path("unused"))
+    assert len(all_claims()) == 16
+
+
+def test_cli_claims(tiny):
+    from typer.testing import CliRunner
+
+    from optimlab.cli import app
+
+    out, _ = tiny
+    r = CliRunner().invoke(app, ["claims", "--tiny", "--only", "4", "--out", str(out), "--no-progress", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "report:" in r.output and " 4  " in r.output
+    r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out)])
+    assert r.exit_code == 0 and "| 4 |" in r.output
+    r = CliRunner().invoke(app, ["claims", "--only", "99", "--tiny", "--out", str(out)])
+    assert r.exit_code == 2 and "Traceback" not in r.output and "only must list claim numbers" in r.output
