@@ -126,3 +126,22 @@ def run_update(
             update(*cols, **hyper)
         else:
             update(*cols, step=s, **hyper)
+
+
+_ONE = torch.tensor(1.0)
+
+
+def increment_steps(counters: list[Tensor]) -> list[float]:
+    """``step += 1`` for every counter of a group, then their values as floats.
+
+    One ``_foreach_add_`` for the whole group instead of one ``+= 1`` per parameter (each of
+    those wraps the Python ``1`` in a tensor: ~2.5 us per parameter on CPU).  The counters are
+    torch's 0-d float32 CPU tensors; others (a checkpoint from torch's ``capturable`` mode)
+    take the per-tensor path.
+    """
+    if all(c.device.type == "cpu" and c.dtype == torch.float32 for c in counters):
+        torch._foreach_add_(counters, _ONE, alpha=1.0)
+    else:
+        for c in counters:
+            c += 1
+    return [c.item() for c in counters]

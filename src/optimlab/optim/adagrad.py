@@ -9,7 +9,8 @@ from torch import Tensor
 
 from . import _moments as M
 from ._checks import check_bool, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
+                      step_tensor)
 from ._docs import COMMON_ARGS
 
 __all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
@@ -27,8 +28,8 @@ def adagrad_update(
         g = M.negate(g)
     if weight_decay != 0:
         g = M.l2_gradient(g, p, weight_decay)
-    M.addcmul_(s, g, g, 1.0)
-    std = M.add_scalar_(M.sqrt(s), eps)
+    M.add_sq_(s, g)
+    std = M.add_const_(M.sqrt(s), eps)
     M.addcdiv_(p, g, std, -_decayed_lr(lr, lr_decay, step))
 
 
@@ -144,28 +145,31 @@ class Adagrad(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group, allow_sparse=True)
             if not params:
                 continue
-            if group["weight_decay"] != 0 and any(g.is_sparse for g in grads):
+            sparse = any(g.is_sparse for g in grads)
+            if sparse and group["weight_decay"] != 0:
                 raise RuntimeError(f"{self._owner} does not support sparse gradients with weight_decay > 0 (the L2 "
                                    f"term is dense), got weight_decay={group['weight_decay']!r}")
             init = group["initial_accumulator_value"]
-            dense, dense_steps = [], []
-            hyper = dict(lr=lr_value(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
-                         maximize=group["maximize"])
-            for p, g in zip(params, grads):
+            sums, counters = [], []
+            for p in params:
                 state = self.state[p]
-                if len(state) == 0:
+                if not state:
                     state["step"] = step_tensor()
                     state["sum"] = torch.full_like(p, complex(init, init) if torch.is_complex(p) else init,
                                                    memory_format=torch.preserve_format)
-                state["step"] += 1
-                step = float(state["step"].item())
-                if g.is_sparse:
-                    adagrad_sparse_update(p, g, state["sum"], step=step, **hyper)
-                else:
-                    dense.append((p, g, state["sum"]))
-                    dense_steps.append(step)
-            if dense:
-                run_update(adagrad_update, dense, steps=dense_steps,
-                           foreach=resolve_foreach(group["foreach"], params),
+                sums.append(state["sum"])
+                counters.append(state["step"])
+            steps = increment_steps(counters)
+            hyper = dict(lr=lr_value(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
+                         maximize=group["maximize"])
+            rows = list(zip(params, grads, sums))
+            if sparse:  # sparse gradients: per tensor, torch's rule; the dense rest as usual
+                for row, step in zip(rows, steps):
+                    if row[1].is_sparse:
+                        adagrad_sparse_update(*row, step=step, **hyper)
+                dense = [i for i, row in enumerate(rows) if not row[1].is_sparse]
+                rows, steps = [rows[i] for i in dense], [steps[i] for i in dense]
+            if rows:
+                run_update(adagrad_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
                            weight_decay=group["weight_decay"], **hyper)
         return loss

@@ -10,7 +10,8 @@ from torch import Tensor
 
 from . import _moments as M
 from ._checks import check_betas, check_bool, check_choice, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
+                      step_tensor)
 from ._docs import COMMON_ARGS
 
 __all__ = ["NAdam", "nadam_update"]
@@ -175,10 +176,10 @@ class NAdam(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, steps = [], []
+            rows, counters = [], []
             for p, g in zip(params, grads):
                 state = self.state[p]
-                if len(state) == 0:
+                if not state:
                     state["step"] = step_tensor()
                     state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
@@ -187,9 +188,9 @@ class NAdam(torch.optim.Optimizer):
                     # Optimizer.load_state_dict casts every non-"step" tensor to the parameter's
                     # dtype and device; back to float32 on CPU so that a resumed run is bit-identical.
                     state["mu_product"] = state["mu_product"].to(device="cpu", dtype=torch.float32)
-                state["step"] += 1
-                steps.append(float(state["step"].item()))
+                counters.append(state["step"])
                 rows.append((p, g, state["exp_avg"], state["exp_avg_sq"], state["mu_product"]))
+            steps = increment_steps(counters)
             beta1, beta2 = group["betas"]
             run_update(
                 nadam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),

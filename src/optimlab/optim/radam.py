@@ -10,7 +10,8 @@ from torch import Tensor
 
 from . import _moments as M
 from ._checks import check_betas, check_bool, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
+                      step_tensor)
 from ._docs import COMMON_ARGS
 
 __all__ = ["RAdam", "radam_update"]
@@ -148,16 +149,16 @@ class RAdam(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, steps = [], []
+            rows, counters = [], []
             for p, g in zip(params, grads):
                 state = self.state[p]
-                if len(state) == 0:
+                if not state:
                     state["step"] = step_tensor()
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                steps.append(float(state["step"].item()))
+                counters.append(state["step"])
                 rows.append((p, g, state["exp_avg"], state["exp_avg_sq"]))
+            steps = increment_steps(counters)
             beta1, beta2 = group["betas"]
             run_update(
                 radam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),

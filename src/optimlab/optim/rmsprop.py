@@ -10,7 +10,8 @@ from torch import Tensor
 
 from . import _moments as M
 from ._checks import check_bool, check_choice, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
+                      step_tensor)
 from ._docs import COMMON_ARGS
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -30,16 +31,15 @@ def rmsprop_update(
         g = M.negate(g)
     if weight_decay != 0:
         g = M.l2_gradient(g, p, weight_decay)
-    M.ema_sq_(v, g, 0.0 if first_grad_init and step == 1 else alpha)
+    M.ema_sq_const_(v, g, 0.0 if first_grad_init and step == 1 else alpha)
     if centered:
         M.ema_(gbar, g, alpha)
         avg = M.sqrt_(M.addcmul(v, gbar, gbar, -1.0))
     else:
         avg = M.sqrt(v)
-    M.add_scalar_(avg, eps)
+    M.add_const_(avg, eps)
     if momentum > 0:
-        M.mul_(buf, momentum)
-        M.addcdiv_(buf, g, avg, 1.0)
+        M.add_div_(M.mul_const_(buf, momentum), g, avg)
         M.add_(p, buf, -lr)
     else:
         M.addcdiv_(p, g, avg, -lr)
@@ -152,20 +152,20 @@ class RMSprop(torch.optim.Optimizer):
             if not params:
                 continue
             momentum, centered = group["momentum"], group["centered"]
-            rows, steps = [], []
+            rows, counters = [], []
             for p, g in zip(params, grads):
                 state = self.state[p]
-                if len(state) == 0:
+                if not state:
                     state["step"] = step_tensor()
                     state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if momentum > 0 and "momentum_buffer" not in state:
                     state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 if centered and "grad_avg" not in state:
                     state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                steps.append(float(state["step"].item()))
+                counters.append(state["step"])
                 rows.append((p, g, state["square_avg"], state["momentum_buffer"] if momentum > 0 else None,
                              state["grad_avg"] if centered else None))
+            steps = increment_steps(counters)
             run_update(
                 rmsprop_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
                 lr=lr_value(group["lr"]), alpha=group["alpha"], eps=group["eps"],
