@@ -68,6 +68,9 @@ _OPTIONAL: list[Entry] = [
     Entry("adabound", _o("adabound"), None, {"lr": 1e-3}),
     Entry("amsbound", _o("amsbound"), None, {"lr": 1e-3}),
     Entry("swats", _o("swats"), None, {"lr": 1e-3}),
+    # constant benchmark gradients make SWATS switch to SGD within a few steps; switch_eps=0 keeps it in
+    # its (more expensive) Adam phase, the worst case
+    Entry("swats_adam_phase", _o("swats"), None, {"lr": 1e-3, "switch_eps": 0.0}),
     Entry("lookahead_adam", _o("lookahead_adam"), None, {"lr": 1e-3}, wraps="adam"),
 ]
 
