@@ -103,7 +103,8 @@ class SWATS(torch.optim.Optimizer):
     :math:`|\Lambda_k-\gamma_k|` seen over all tensors and steps was 3e-6 to 4e-4 on digits
     (1e-4 to 1e-3 relative to :math:`\Lambda_k`) and 2e-7 to 2e-4 on the quadratic: the
     step-to-step fluctuation of :math:`\gamma_k` (mini-batch noise, and Adam's own oscillation)
-    stays orders of magnitude above an absolute 1e-9.  So with the paper's default SWATS is
+    stays orders of magnitude above an absolute 1e-9 (only a constant gradient, as in a
+    synthetic benchmark, makes it fire, at step 2).  So with the paper's default SWATS is
     Adam; pass ``switch_at`` (or call :meth:`switch_to_sgd`), or a ``switch_eps`` of about 1e-3
     relative to the expected rate, to actually get the SGD phase.
 
