@@ -40,6 +40,11 @@ class LRRangeResult:
         stop_lr: the rate of the step that stopped the sweep (None when completed).
         mode, start_lr, end_lr, num_steps, smoothing, diverge_threshold: the settings.
         validation: True when the losses are validation losses.
+
+    >>> import optimlab
+    >>> res = optimlab.LRRangeResult.from_curve([1e-3, 1e-2, 1e-1], [1.0, 0.5, 2.0])
+    >>> res.to_dict()["lrs"], res.smoothed_losses
+    ([0.001, 0.01, 0.1], (1.0, 0.5, 2.0))
     """
 
     lrs: tuple
@@ -54,6 +59,24 @@ class LRRangeResult:
     smoothing: float
     diverge_threshold: float
     validation: bool
+
+    @classmethod
+    def from_curve(cls, lrs, losses) -> "LRRangeResult":
+        """A result from a loss-vs-rate curve measured elsewhere (no smoothing), so the
+        ``suggest_*`` functions can read it.
+
+        >>> from optimlab import LRRangeResult
+        >>> res = LRRangeResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.9, 1.2, 0.8, 3.0])
+        >>> res.stop_reason, len(res.lrs)
+        ('completed', 5)
+        """
+        lrs, losses = tuple(float(v) for v in lrs), tuple(float(v) for v in losses)
+        if len(lrs) != len(losses):
+            raise ValueError(f"LRRangeResult.from_curve: losses must have one value per rate ({len(lrs)}), got {len(losses)}")
+        if any(not (v > 0) for v in lrs):
+            raise ValueError(f"LRRangeResult.from_curve: lrs must be > 0, got {list(lrs)!r}")
+        start, end = (lrs[0], lrs[-1]) if lrs else (0.0, 0.0)
+        return cls(lrs, losses, losses, "completed", None, "exp", start, end, len(lrs), 0.0, math.inf, False)
 
     def to_dict(self) -> dict:
         """JSON-able dict (lists instead of tuples)."""
@@ -257,6 +280,14 @@ def supervised_step_fn(
     Each call takes ``accumulation_steps`` batches (starting the iterable again when it is
     exhausted, e.g. a new epoch of a ``DataLoader``), backpropagates ``loss / accumulation_steps``
     for each, then ``optimizer.step()`` and ``zero_grad()``; it returns the mean loss.
+
+    >>> import torch, optimlab
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    >>> batches = [(torch.randn(8, 3), torch.randn(8, 1)) for _ in range(4)]
+    >>> step = optimlab.supervised_step_fn(model, torch.nn.functional.mse_loss, opt, batches, accumulation_steps=2)
+    >>> isinstance(step(), float)
+    True
     """
     owner = "supervised_step_fn"
     check_int(owner, "accumulation_steps", accumulation_steps, 1)
@@ -308,7 +339,18 @@ def lr_range_test_from_batches(
     scheduler: Any = None,
 ) -> LRRangeResult:
     """:func:`lr_range_test` with :func:`supervised_step_fn`; ``val_batches`` (optional) gives
-    the validation loss: the mean of ``loss_fn`` over all of them, in ``eval`` mode, per step."""
+    the validation loss: the mean of ``loss_fn`` over all of them, in ``eval`` mode, per step.
+
+    >>> import torch, optimlab
+    >>> _ = torch.manual_seed(0)
+    >>> model = torch.nn.Linear(3, 1)
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    >>> batches = [(torch.randn(16, 3), torch.randn(16, 1)) for _ in range(8)]
+    >>> res = optimlab.lr_range_test_from_batches(model, torch.nn.functional.mse_loss, opt, batches,
+    ...                                           start_lr=1e-4, end_lr=10.0, num_steps=40)
+    >>> res.lrs[0], len(res.losses) <= 40, opt.param_groups[0]["lr"]      # the optimizer is restored
+    (0.0001, True, 0.01)
+    """
     step = supervised_step_fn(model, loss_fn, optimizer, batches, device=device, accumulation_steps=accumulation_steps)
     val_fn = None
     if val_batches is not None:
@@ -352,6 +394,11 @@ def suggest_lr_steepest(result: LRRangeResult, *, skip_start: int = 0, skip_end:
 
     The smoothed loss lags the raw one by about :math:`1/(1-\beta)` steps, which moves this
     point to larger rates; use ``smoothing`` small or ``skip_end`` if that matters.
+
+    >>> import optimlab
+    >>> res = optimlab.LRRangeResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.9, 1.2, 0.8, 3.0])
+    >>> optimlab.suggest_lr_steepest(res)
+    0.01
     """
     lrs, ys = _points("suggest_lr_steepest", result, 3, skip_start, skip_end)
     xs = [math.log10(v) for v in lrs]
@@ -373,6 +420,11 @@ def suggest_lr_valley(result: LRRangeResult, *, skip_start: int = 0, skip_end: i
     the suggestion is conservative (on a noiseless quadratic, 1/20 to 1/400 of the best rate).
 
     Reference: fastai ``lr_find(suggest_funcs=valley)`` (Z. Mueller's method, fastai 2.x).
+
+    >>> import optimlab
+    >>> res = optimlab.LRRangeResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.9, 1.2, 0.8, 3.0])
+    >>> optimlab.suggest_lr_valley(res)
+    0.001
     """
     lrs, ys = _points("suggest_lr_valley", result, 3, skip_start, skip_end)
     n = len(ys)
@@ -389,7 +441,13 @@ def suggest_lr_valley(result: LRRangeResult, *, skip_start: int = 0, skip_end: i
 
 def suggest_lr_min_div10(result: LRRangeResult, *, skip_start: int = 0, skip_end: int = 0) -> float:
     """One tenth of the rate at the minimum of the smoothed loss (fastai's ``minimum``
-    suggestion, the rule of thumb of Smith's and Howard's courses).  Needs >= 2 points."""
+    suggestion, the rule of thumb of Smith's and Howard's courses).  Needs >= 2 points.
+
+    >>> import optimlab
+    >>> res = optimlab.LRRangeResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.9, 1.2, 0.8, 3.0])
+    >>> optimlab.suggest_lr_min_div10(res)
+    0.01
+    """
     lrs, ys = _points("suggest_lr_min_div10", result, 2, skip_start, skip_end)
     return lrs[min(range(len(ys)), key=ys.__getitem__)] / 10.0
 
@@ -409,6 +467,11 @@ def suggest_clr_bounds(result: LRRangeResult, *, start_fraction: float = 0.1, en
     Args:
         start_fraction (float, default 0.1, in (0, 1)): drop fraction that marks the start.
         end_fraction (float, default 0.9, in (start_fraction, 1]): drop fraction for max_lr.
+
+    >>> import optimlab
+    >>> res = optimlab.LRRangeResult.from_curve([1e-4, 1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.9, 1.2, 0.8, 3.0])
+    >>> optimlab.suggest_clr_bounds(res)
+    (0.01, 0.1)
     """
     owner = "suggest_clr_bounds"
     check_range(owner, "start_fraction", start_fraction, 0.0, 1.0, low_closed=False, high_closed=False)

@@ -57,7 +57,13 @@ def register_prefix(prefix: str, builder: Callable[..., Optimizer]) -> None:
 
 
 def optimizer_info(name: str) -> OptimizerInfo:
-    """The :class:`OptimizerInfo` of a registered name (``ValueError`` listing the known ones)."""
+    """The :class:`OptimizerInfo` of a registered name (``ValueError`` listing the known ones).
+
+    >>> import optimlab
+    >>> info = optimlab.optimizer_info("sgdm")
+    >>> info.cls.__name__, info.defaults, info.team
+    ('SGD', {'momentum': 0.9}, 'sgd')
+    """
     if not isinstance(name, str) or name.lower() not in _REGISTRY:
         raise _unknown(name)
     return _REGISTRY[name.lower()]
@@ -85,7 +91,12 @@ def create_optimizer(name: str, params, **kwargs: Any) -> Optimizer:
 
 
 def available_optimizers() -> list[str]:
-    """The registered names, sorted (wrapper prefixes accept any of them as ``<prefix>_<name>``)."""
+    """The registered names, sorted (wrapper prefixes accept any of them as ``<prefix>_<name>``).
+
+    >>> import optimlab
+    >>> {"sgd", "nag", "adam", "adamw"} <= set(optimlab.available_optimizers())
+    True
+    """
     return sorted(_REGISTRY)
 
 

@@ -63,7 +63,7 @@ def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maxi
 
 
 class SWATS(torch.optim.Optimizer):
-    r"""SWATS: switch from Adam to SGD with momentum once Adam's projected SGD rate has converged.
+    __doc__ = r"""SWATS: switch from Adam to SGD with momentum once Adam's projected SGD rate has converged.
 
     Symbols: :math:`\alpha` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
     ``eps``, :math:`\varepsilon` = ``switch_eps``, :math:`k` = ``state["step"]``.

@@ -82,7 +82,12 @@ class Schedule:
 
 
 def available_schedules() -> list[str]:
-    """The names ``make_schedule`` accepts, sorted."""
+    """The names ``make_schedule`` accepts, sorted.
+
+    >>> from optimlab.schedules import available_schedules
+    >>> {"cosine", "onecycle", "sgdr", "warmup"} <= set(available_schedules())
+    True
+    """
     return sorted(_REGISTRY)
 
 
