@@ -95,3 +95,22 @@ def test_cli_claims(tiny):
     assert r.exit_code == 0 and "| 4 |" in r.output
     r = CliRunner().invoke(app, ["claims", "--only", "99", "--tiny", "--out", str(out)])
     assert r.exit_code == 2 and "Traceback" not in r.output and "only must list claim numbers" in r.output
+
+
+def test_readme_table_is_generated_between_markers(tiny, tmp_path):
+    from typer.testing import CliRunner
+
+    from optimlab.cli import app
+    from optimlab.lab.claims.report import README_END, README_START
+
+    out, data = tiny
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_START}\nold table\n{README_END}\ntail\n")
+    r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out), "--readme", str(readme)])
+    assert r.exit_code == 0, r.output
+    text = readme.read_text()
+    assert "old table" not in text and text.endswith(f"{README_END}\ntail\n")
+    assert markdown_table(json.loads((out / "claims.json").read_text())) in text
+    readme.write_text("no markers")
+    r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out), "--readme", str(readme)])
+    assert r.exit_code == 2 and "update_readme: readme must contain the markers" in r.output

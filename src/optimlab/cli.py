@@ -292,15 +292,21 @@ def claims(
     out: Path = typer.Option(Path("optimlab-claims"), "--out", help=OUT_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     markdown: bool = typer.Option(False, "--markdown", help="print the verdict table of OUT/claims.json and stop"),
+    readme: Optional[Path] = typer.Option(None, "--readme", help="with --markdown: write the table into this README "
+                                          "between its claims-table markers"),
 ):
     """Measure the lecture's claims (full mode by default; --quick for the short version) and write the report."""
-    from optimlab.lab.claims import markdown_table, run_claims
+    from optimlab.lab.claims import markdown_table, run_claims, update_readme
 
     if markdown:
         path = out / "claims.json"
         if not path.is_file():
             raise FileNotFoundError(f"claims: --markdown needs {path}; run `optimlab claims --out {out}` first")
-        typer.echo(markdown_table(json.loads(path.read_text())), nl=False)
+        data = json.loads(path.read_text())
+        if readme is not None:
+            typer.echo(f"updated: {update_readme(readme, data)}")
+        else:
+            typer.echo(markdown_table(data), nl=False)
         return
     if quick and tiny:
         raise ValueError("claims: --quick and --tiny are exclusive, got both")

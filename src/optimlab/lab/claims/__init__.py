@@ -10,10 +10,10 @@ Modes: ``tiny`` (CI: tiny problems, 2 seeds), ``quick`` (all claims in minutes o
 """
 
 from .base import MODES, Claim, Context, Mode
-from .report import markdown_table, write_claims_report
+from .report import markdown_table, update_readme, write_claims_report
 from .runner import all_claims, claim_ids, parse_only, run_claims
 from .verdict import RULE, Effect, Verdict, bootstrap, combine, decide, paired_effect
 
-__all__ = ["run_claims", "all_claims", "claim_ids", "parse_only", "markdown_table", "write_claims_report",
+__all__ = ["run_claims", "all_claims", "claim_ids", "parse_only", "markdown_table", "update_readme", "write_claims_report",
            "Claim", "Context", "Mode", "MODES", "Verdict", "Effect", "RULE", "bootstrap", "combine", "decide",
            "paired_effect"]

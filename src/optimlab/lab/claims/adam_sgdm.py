@@ -132,7 +132,9 @@ class Claim3(_AdamSGDM):
                                          units="spikes", margin=0.5))
             details[p] = {"final_val_loss": val, "spikes": spikes}
         return Verdict.from_effects(self, effects, details=details, settings={
-            **self.settings(ctx), "spike": "a step whose loss first exceeds 1.5x the median of the previous 20 steps",
+            **self.settings(ctx),
+            "spike": "a step whose loss first exceeds 2x the median of the previous 20 steps, and that median by 5% "
+                     "of the initial loss",
             "margin": "0.5 spikes per run; none for the spread"})
 
     def figures(self, ctx, verdict, out_dir):

@@ -165,15 +165,19 @@ def steps_or_cap(r: RunResult, target: float) -> int:
     return cap if s is None else s
 
 
-def spike_count(losses: list, ratio: float = 1.5, window: int = 20) -> int:
-    """Loss spikes: steps where the loss first exceeds ``ratio`` x the median of the previous ``window`` steps."""
+def spike_count(losses: list, ratio: float = 2.0, window: int = 20, min_jump: float = 0.05) -> int:
+    """Loss spikes: steps where the loss first exceeds ``ratio`` x the median of the previous ``window`` steps
+    *and* that median by at least ``min_jump`` x the initial loss (so mini-batch noise at a tiny loss is no spike)."""
+    if not losses:
+        return 0
+    floor = min_jump * abs(losses[0])
     n, inside = 0, False
     for i in range(window, len(losses)):
         v = losses[i]
         if not math.isfinite(v):
             return n + 1
         med = statistics.median(losses[i - window:i])
-        high = v > ratio * med
+        high = v > ratio * med and v - med > floor
         if high and not inside:
             n += 1
         inside = high

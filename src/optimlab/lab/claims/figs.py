@@ -20,12 +20,12 @@ def new_figure(ncols: int = 1, nrows: int = 1, w: float = 4.6, h: float = 3.4):
     return fig, axes.ravel()
 
 
-def save(fig, path: Path) -> str:
+def save(fig, path: Path, rect=None) -> str:
     import matplotlib.pyplot as plt
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    fig.tight_layout(rect=rect)
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return str(path)

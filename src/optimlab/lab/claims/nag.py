@@ -92,8 +92,13 @@ class Tour(Claim):
         steps = pick(ctx.mode, tiny=60, quick=500, full=1000)
         return {(fn, o): [RunSpec(problem=fn, optimizer=o, lr=lr, steps=steps, eval_every=steps // 10, seed=0,
                                   problem_kwargs=ctx.pkw(), probes=("params",), probe_every=max(1, steps // 200))
-                          for lr in lr_grid(min(3, ctx.mode.trials), *typical_lr(o))]
+                          for lr in self._lrs(ctx, o)]
                 for fn in self.FUNCS for o in tour_optimizers()}
+
+    def _lrs(self, ctx, o):
+        """A log grid from 1/100 of the optimizer's typical low rate (2-D functions have steep walls) to its high one."""
+        low, high = typical_lr(o)
+        return lr_grid(pick(ctx.mode, tiny=1, quick=5, full=7), low / 100, high)
 
     def plan(self, ctx):
         return [s for v in self._specs(ctx).values() for s in v]
@@ -119,7 +124,7 @@ class Tour(Claim):
         from ..problems import make_problem
 
         best = self._best(ctx)
-        fig, axes = new_figure(2, w=6.0, h=5.0)
+        fig, axes = new_figure(2, w=6.0, h=5.4)
         paths = []
         for ax, fn in zip(axes, self.FUNCS):
             prob = make_problem(fn, 0, **ctx.pkw())
@@ -139,8 +144,9 @@ class Tour(Claim):
             ax.set_xlim(x0, x1)
             ax.set_ylim(y0, y1)
             ax.set_title(f"{fn}: every optimizer from {tuple(round(v, 2) for v in prob.model.xy.tolist())}")
-        axes[0].legend(fontsize=6, ncol=2)
-        paths.append(save(fig, out_dir / "tour.png"))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=9, fontsize=7)
+        paths.append(save(fig, out_dir / "tour.png", rect=(0, 0.08, 1, 1)))
         return paths
 
 

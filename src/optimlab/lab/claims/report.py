@@ -13,7 +13,10 @@ from pathlib import Path
 
 from ..store import atomic_write
 
-__all__ = ["write_claims_report", "markdown_table", "format_effect", "format_interval"]
+__all__ = ["write_claims_report", "markdown_table", "update_readme", "format_effect", "format_interval",
+           "README_START", "README_END"]
+
+README_START, README_END = "<!-- claims-table:start -->", "<!-- claims-table:end -->"
 
 COLORS = {"reproduced": "#1a7f37", "not reproduced": "#b42318", "inconclusive": "#9a6700", "error": "#6e40c9",
           "n/a": "#57606a"}
@@ -56,6 +59,19 @@ def markdown_table(data: dict) -> str:
                      f"{eff.get('name', '–')}: {format_effect(eff)} | {format_interval(c.get('interval'))} | "
                      f"{c.get('n_seeds', 0)} |")
     return "\n".join(lines) + "\n"
+
+
+def update_readme(readme: str | Path, data: dict) -> Path:
+    """Replace the text between ``README_START`` and ``README_END`` in ``readme`` by :func:`markdown_table`."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    i, j = text.find(README_START), text.find(README_END)
+    if i < 0 or j < i:
+        raise ValueError(f"update_readme: readme must contain the markers {README_START} and {README_END}, "
+                         f"got {str(readme)!r} without them")
+    new = text[:i + len(README_START)] + "\n" + markdown_table(data) + text[j:]
+    atomic_write(readme, new)
+    return readme
 
 
 def _cell(v) -> str:

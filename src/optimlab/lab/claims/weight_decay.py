@@ -22,9 +22,9 @@ class Claim10(Claim):
     words = "L2 regularization or weight decay? Decoupled weight decay keeps gamma*theta out of m_t and v_t (AdamW, SGDW)."
 
     def _cfg(self, ctx):
-        n = pick(ctx.mode, tiny=2, quick=4, full=6)
+        n = pick(ctx.mode, tiny=2, quick=4, full=5)
         steps = pick(ctx.mode, tiny=20, quick=300, full=800)
-        seeds = pick(ctx.mode, tiny=2, quick=3, full=ctx.mode.seeds)
+        seeds = pick(ctx.mode, tiny=2, quick=3, full=6)
         return n, steps, seeds, lr_grid(n, 1e-4, 1.0)
 
     def _specs(self, ctx):
