@@ -147,7 +147,52 @@ class Tour(Claim):
         handles, labels = axes[0].get_legend_handles_labels()
         fig.legend(handles, labels, loc="lower center", ncol=9, fontsize=7)
         paths.append(save(fig, out_dir / "tour.png", rect=(0, 0.08, 1, 1)))
+        if ctx.mode.name != "tiny":
+            paths.append(self._animation(ctx, best, out_dir / "tour.gif"))
         return paths
+
+    def _animation(self, ctx, best, path, frames: int = 40) -> str:
+        """The same picture growing step by step (a small GIF; pillow comes with matplotlib)."""
+        from matplotlib.animation import FuncAnimation, PillowWriter
+
+        from ..problems import make_problem
+
+        fig, axes = new_figure(2, w=5.0, h=4.2)
+        lines = []
+        for ax, fn in zip(axes, self.FUNCS):
+            prob = make_problem(fn, 0, **ctx.pkw())
+            x0, x1, y0, y1 = prob.meta["bounds"]
+            gx, gy = np.meshgrid(np.linspace(x0, x1, 150), np.linspace(y0, y1, 150))
+            ax.contour(gx, gy, np.log10(prob.meta["fn"](gx, gy) + 1e-3), levels=20, cmap="Greys", linewidths=0.5)
+            for m in prob.meta["minima"]:
+                ax.plot(*m, "r*", ms=9)
+            ax.set_xlim(x0, x1)
+            ax.set_ylim(y0, y1)
+            ax.set_title(fn)
+            for i, o in enumerate(tour_optimizers()):
+                r = best.get((fn, o))
+                if r is None or not r.probes.get("params"):
+                    continue
+                xy = np.array(r.probes["params"])
+                xy = xy[np.all(np.isfinite(xy), axis=1)]
+                line, = ax.plot([], [], lw=1.0, color=f"C{i % 10}", ls="-" if i < 10 else "--", label=o)
+                lines.append((line, xy))
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=9, fontsize=6)
+        fig.tight_layout(rect=(0, 0.1, 1, 1))
+        n = max((len(xy) for _, xy in lines), default=1)
+
+        def draw(k):
+            upto = max(1, int(n * (k + 1) / frames))
+            for line, xy in lines:
+                line.set_data(xy[:upto, 0], xy[:upto, 1])
+            return [ln for ln, _ in lines]
+
+        anim = FuncAnimation(fig, draw, frames=frames, blit=False)
+        anim.save(path, writer=PillowWriter(fps=8), dpi=60)
+        import matplotlib.pyplot as plt
+        plt.close(fig)
+        return str(path)
 
 
 def _finite(v):

@@ -52,10 +52,10 @@ def markdown_table(data: dict) -> str:
     lines = [f"Mode `{data.get('mode')}`, {data.get('seeds')} seeds per arm, {data.get('lr_trials')} lr trials per "
              f"optimizer, {data.get('runs')} runs, wall time {data.get('wall_time_s', 0) / 60:.1f} min "
              f"({data.get('workers')} workers), {data.get('created', '')}.", "",
-             "| # | claim | verdict | effect (headline) | interval | seeds |", "|---|---|---|---|---|---|"]
+             "| # | claim | verdict | parts R/N/I | deciding effect | interval | seeds |", "|---|---|---|---|---|---|---|"]
     for c in _verdict_rows(data):
         eff = c.get("effect") or {}
-        lines.append(f"| {c['claim_id']} | {c['title']} | **{c['verdict']}** | "
+        lines.append(f"| {c['claim_id']} | {c['title']} | **{c['verdict']}** | {_parts(c)} | "
                      f"{eff.get('name', '–')}: {format_effect(eff)} | {format_interval(c.get('interval'))} | "
                      f"{c.get('n_seeds', 0)} |")
     return "\n".join(lines) + "\n"
@@ -76,6 +76,12 @@ def update_readme(readme: str | Path, data: dict) -> Path:
 
 def _cell(v) -> str:
     return _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v))
+
+
+def _parts(c: dict) -> str:
+    """Counts of the parts' verdicts: reproduced / not reproduced / inconclusive."""
+    vs = [e.get("verdict") for e in c.get("effects", [])]
+    return "/".join(str(vs.count(v)) for v in ("reproduced", "not reproduced", "inconclusive"))
 
 
 def _badge(v: str) -> str:
@@ -104,12 +110,13 @@ def write_claims_report(out: str | Path, data: dict) -> Path:
          f"wall time {_num(data.get('wall_time_s'))} s with {data.get('workers')} workers "
          f"({html.escape(str(data.get('created', '')))}).</p>",
          f"<p><b>Verdict rule.</b> {html.escape(data.get('rule', ''))}</p>",
-         "<table><tr><th>#</th><th>claim</th><th>lecture's words</th><th>verdict</th><th>effect (headline)</th>"
+         "<table><tr><th>#</th><th>claim</th><th>lecture's words</th><th>verdict</th><th>parts R/N/I</th>"
+         "<th>deciding effect</th>"
          "<th>interval</th><th>seeds</th></tr>"]
     for c in _verdict_rows(data):
         eff = c.get("effect") or {}
         h.append(f"<tr><td><a href='#c{c['claim_id']}'>{c['claim_id']}</a></td><td>{html.escape(c['title'])}</td>"
-                 f"<td class='w'>{html.escape(c.get('words', ''))}</td><td>{_badge(c['verdict'])}</td>"
+                 f"<td class='w'>{html.escape(c.get('words', ''))}</td><td>{_badge(c['verdict'])}</td><td>{_parts(c)}</td>"
                  f"<td>{html.escape(eff.get('name', '–'))}: {format_effect(eff)}</td>"
                  f"<td>{format_interval(c.get('interval'))}</td><td>{c.get('n_seeds', 0)}</td></tr>")
     h.append("</table>")

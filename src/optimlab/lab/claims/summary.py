@@ -71,7 +71,7 @@ class Claim14(Claim):
                 Effect(f"{cand} wins on every problem", 0.0, None, None, n_seeds=ctx.mode.seeds, verdict=verdict))
         table = [{"problem": p, "family": ADVICE[p][0], "lecture's advice": ADVICE[p][1], "measured best": winners[p],
                   **{o: _fmt(S[p][o]) for o in RANK_OPTIMIZERS}} for p in S]
-        return Verdict.from_effects(self, [head] + list(gaps.values()), verdict=verdict, details={
+        return Verdict.from_effects(self, [head] + list(gaps.values()), verdict=verdict, headline_first=True, details={
             "table": table, "significantly beaten on": beaten, "winners": winners}, settings={
             "problems": list(S), "optimizers": list(RANK_OPTIMIZERS), "seeds": ctx.mode.seeds,
             "chosen_lr": {p: {o: t.lr for o, t in per.items()} for p, per in self._arms(ctx).items()},

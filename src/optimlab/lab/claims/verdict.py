@@ -153,7 +153,8 @@ def combine(verdicts: Sequence[str]) -> str:
 class Verdict:
     """The outcome of one claim: what was measured, the decision, and the evidence.
 
-    ``effect``/``interval`` are the headline (first) effect; ``effects`` lists every part.
+    ``effect``/``interval`` are the headline effect (the first part whose verdict is the claim's);
+    ``effects`` lists every part.
     ``verdict`` is one of reproduced / not reproduced / inconclusive, or ``"error"`` when the
     claim's experiment or analysis crashed (``error`` holds the traceback).
     """
@@ -174,11 +175,13 @@ class Verdict:
 
     @classmethod
     def from_effects(cls, claim, effects: Sequence[Effect], *, settings: dict, details: dict,
-                     rule: str = RULE, verdict: str | None = None) -> "Verdict":
+                     rule: str = RULE, verdict: str | None = None, headline_first: bool = False) -> "Verdict":
         effects = list(effects)
-        head = effects[0] if effects else Effect("none", None, None, None)
-        return cls(claim.id, claim.title, claim.words,
-                   verdict if verdict is not None else combine([e.verdict for e in effects]),
+        verdict = verdict if verdict is not None else combine([e.verdict for e in effects])
+        # the headline is the first part whose own verdict is the claim's (the part that decided it)
+        head = next((e for e in effects if e.verdict == verdict and not headline_first),
+                    effects[0] if effects else Effect("none", None, None, None))
+        return cls(claim.id, claim.title, claim.words, verdict,
                    {"name": head.name, "value": head.value, "units": head.units},
                    {"low": head.low, "high": head.high, "level": head.level},
                    min((e.n_seeds for e in effects), default=0), settings, rule, details,
