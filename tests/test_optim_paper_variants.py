@@ -120,3 +120,55 @@ def test_radam_threshold_4_is_the_paper_radam(betas, foreach):
     default = _ours(lambda ps, fe: optimlab.RAdam(ps, lr=0.05, betas=betas, eps=0.0, foreach=fe), foreach)
     np.testing.assert_allclose(default, radam_lecture(0.05, *betas, threshold=5.0), rtol=0, atol=1e-12)
     assert np.abs(default - paper).max() > 1e-4
+
+
+def amsgrad_reddi(eta, beta1, beta2, eps):
+    """AMSGrad (Reddi et al., lecture section 5): theta_t = theta_{t-1} - eta m_t / (sqrt(v_hat_t) + eps),
+    v_hat_t = max(v_hat_{t-1}, v_t), no de-biasing."""
+    theta, out = _THETA0.copy(), []
+    m, v, v_hat = np.zeros(6), np.zeros(6), np.zeros(6)
+    for t in range(STEPS):
+        g = _grad(theta, t)
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g**2
+        v_hat = np.maximum(v_hat, v)
+        theta = theta - eta * m / (np.sqrt(v_hat) + eps)
+        out.append(theta.copy())
+    return np.array(out)
+
+
+def sgdwm_lecture(eta, lam, gamma):
+    """SGDWM (lecture section 11): m_t = lam m_{t-1} + eta g;  theta_t = theta_{t-1} - m_t - gamma theta_{t-1}."""
+    theta, out, m = _THETA0.copy(), [], np.zeros(6)
+    for t in range(STEPS):
+        g = _grad(theta, t)
+        m = lam * m + eta * g
+        theta = theta - m - gamma * theta
+        out.append(theta.copy())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("foreach", FOREACH)
+@pytest.mark.parametrize("betas", [(0.9, 0.999), (0.0, 0.9)])
+def test_adam_amsgrad_without_bias_correction_is_reddi_amsgrad(betas, foreach):
+    make = lambda ps, fe: optimlab.Adam(ps, lr=0.05, betas=betas, amsgrad=True, bias_correction=False,  # noqa: E731
+                                        foreach=fe)
+    ours = _ours(make, foreach)
+    np.testing.assert_allclose(ours, amsgrad_reddi(0.05, *betas, eps=1e-8), rtol=0, atol=1e-12)
+    torch_form = _ours(lambda ps, fe: optimlab.Adam(ps, lr=0.05, betas=betas, amsgrad=True, foreach=fe), foreach)
+    assert np.abs(torch_form - ours).max() > 1e-4  # torch's amsgrad de-biases: another method
+
+
+@pytest.mark.parametrize("foreach", FOREACH)
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_sgdw_is_the_lecture_sgdwm(momentum, foreach):
+    """With a constant rate, SGD's b_t = lam b + g and theta -= eta b is the lecture's m_t = eta b_t
+    (the first buffer is g, i.e. m_0 = 0); the decoupled decay gamma = eta * weight_decay."""
+    eta, gamma = 0.05, 0.01
+    ours = _ours(lambda ps, fe: optimlab.SGDW(ps, lr=eta, momentum=momentum, weight_decay=gamma / eta, foreach=fe),
+                 foreach)
+    np.testing.assert_allclose(ours, sgdwm_lecture(eta, momentum, gamma), rtol=0, atol=1e-12)
+    l2 = _ours(lambda ps, fe: optimlab.SGD(ps, lr=eta, momentum=momentum, weight_decay=gamma / eta, foreach=fe),
+               foreach)
+    if momentum:
+        assert np.abs(l2 - ours).max() > 1e-4  # L2 through the momentum is another method
