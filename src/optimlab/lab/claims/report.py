@@ -50,8 +50,8 @@ def _verdict_rows(data: dict) -> list[dict]:
 def markdown_table(data: dict) -> str:
     """The verdict table as Markdown (generated from claims.json, for the README)."""
     lines = [f"Mode `{data.get('mode')}`, {data.get('seeds')} seeds per arm, {data.get('lr_trials')} lr trials per "
-             f"optimizer, {data.get('runs')} runs, wall time {data.get('wall_time_s', 0) / 60:.1f} min "
-             f"({data.get('workers')} workers), {data.get('created', '')}.", "",
+             f"optimizer, {data.get('runs')} runs, wall time {_total(data) / 60:.1f} min with {data.get('workers')} "
+             f"workers (summed over resumed calls), {data.get('created', '')}.", "",
              "| # | claim | verdict | parts R/N/I | deciding effect | interval | seeds |", "|---|---|---|---|---|---|---|"]
     for c in _verdict_rows(data):
         eff = c.get("effect") or {}
@@ -76,6 +76,10 @@ def update_readme(readme: str | Path, data: dict) -> Path:
 
 def _cell(v) -> str:
     return _num(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else ("–" if v is None else str(v))
+
+
+def _total(data: dict) -> float:
+    return float(data.get("total_wall_time_s", data.get("wall_time_s")) or 0.0)
 
 
 def _parts(c: dict) -> str:
@@ -107,7 +111,7 @@ def write_claims_report(out: str | Path, data: dict) -> Path:
          f"<style>{CSS}</style></head><body>", "<h1>The lecture's claims, measured</h1>",
          f"<p>Mode <b>{html.escape(str(data.get('mode')))}</b>: {data.get('seeds')} seeds per arm, "
          f"{data.get('lr_trials')} learning-rate trials per tuned optimizer, {data.get('runs')} runs; "
-         f"wall time {_num(data.get('wall_time_s'))} s with {data.get('workers')} workers "
+         f"wall time {_num(_total(data))} s with {data.get('workers')} workers, summed over resumed calls "
          f"({html.escape(str(data.get('created', '')))}).</p>",
          f"<p><b>Verdict rule.</b> {html.escape(data.get('rule', ''))}</p>",
          "<table><tr><th>#</th><th>claim</th><th>lecture's words</th><th>verdict</th><th>parts R/N/I</th>"

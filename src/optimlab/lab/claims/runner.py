@@ -117,9 +117,11 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
             v.error = "drawing its figures: " + traceback.format_exc()
             log.warning("claim %d: figures failed:\n%s", c.id, v.error)
         verdicts.append(v)
+    wall = time.perf_counter() - t0
     data = {"mode": mode, "seeds": ctx.mode.seeds, "lr_trials": ctx.mode.trials, "workers": workers,
             "runs": len(ctx.results), "runs_this_call": n_runs, "run_wall_time_s": round(run_time, 1),
-            "wall_time_s": round(time.perf_counter() - t0, 1), "rule": RULE,
+            "wall_time_s": round(wall, 1), "total_wall_time_s": round(_previous_total(out, mode) + wall, 1),
+            "rule": RULE,
             "created": time.strftime("%Y-%m-%d %H:%M:%S"), "claims": [v.to_dict() for v in verdicts]}
     data = _clean(data)
     atomic_write(out / "claims.json", json.dumps(data, indent=1, allow_nan=False))
@@ -127,6 +129,17 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
         from .report import write_claims_report
         data["report"] = str(write_claims_report(out, data))
     return data
+
+
+def _previous_total(out: Path, mode: str) -> float:
+    """Wall time of the earlier calls on this results root in this mode (a resumed run adds to it)."""
+    try:
+        prev = json.loads((out / "claims.json").read_text())
+    except (OSError, ValueError):
+        return 0.0
+    if prev.get("mode") != mode:
+        return 0.0
+    return float(prev.get("total_wall_time_s", prev.get("wall_time_s", 0.0)) or 0.0)
 
 
 def _clean(obj):
