@@ -4,7 +4,6 @@ after an exception), divergence stop, smoothing, validation mode, and the error 
 from __future__ import annotations
 
 import doctest
-import math
 import random
 
 import pytest

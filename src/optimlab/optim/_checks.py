@@ -22,6 +22,8 @@ __all__ = [
     "check_bool",
     "check_int",
     "check_lr",
+    "check_adam_args",
+    "check_flags",
     "describe_range",
 ]
 
@@ -108,3 +110,18 @@ def check_int(owner: str, arg: str, value: Any, low: int | None = None, high: in
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{owner}: {arg} must be an integer {describe_range(low, high, True, True)}, got {value!r}")
     check_range(owner, arg, value, low, high)
+
+
+def check_adam_args(owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
+    """What every Adam-family optimizer takes: lr >= 0, betas each in [0, 1), eps >= 0, weight_decay >= 0."""
+    check_lr(owner, lr)
+    check_betas(owner, betas)
+    check_range(owner, "eps", eps, 0.0)
+    check_range(owner, "weight_decay", weight_decay, 0.0)
+
+
+def check_flags(owner: str, *, foreach: Any, **flags: Any) -> None:
+    """Each of ``flags`` is True or False; ``foreach`` is True, False or None."""
+    for name, flag in flags.items():
+        check_bool(owner, name, flag)
+    check_bool(owner, "foreach", foreach, allow_none=True)

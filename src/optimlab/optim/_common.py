@@ -29,6 +29,7 @@ __all__ = [
     "run_update",
     "lr_value",
     "step_tensor",
+    "fill_group_defaults",
 ]
 
 
@@ -145,3 +146,10 @@ def increment_steps(counters: list[Tensor]) -> list[float]:
         for c in counters:
             c += 1
     return [c.item() for c in counters]
+
+
+def fill_group_defaults(param_groups: list[dict], **defaults: Any) -> None:
+    """Give param groups unpickled from an older version the options added since (``__setstate__``)."""
+    for group in param_groups:
+        for key, value in defaults.items():
+            group.setdefault(key, value)

@@ -9,8 +9,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_betas, check_bool, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._checks import check_adam_args, check_flags, check_range
+from ._common import (
+    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["AdaBound", "AMSBound", "adabound_update"]
@@ -137,16 +139,11 @@ class AdaBound(torch.optim.Optimizer):
     ) -> None:
         owner = self._owner
         amsbound = self._amsbound_default if amsbound is None else amsbound
-        check_lr(owner, lr)
-        check_betas(owner, betas)
+        check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "final_lr", final_lr, 0.0, low_closed=False)
         check_range(owner, "gamma", gamma, 0.0, 1.0, high_closed=False)
-        check_range(owner, "eps", eps, 0.0)
-        check_range(owner, "weight_decay", weight_decay, 0.0)
-        for name, flag in (("amsbound", amsbound), ("decoupled_weight_decay", decoupled_weight_decay),
-                           ("maximize", maximize)):
-            check_bool(owner, name, flag)
-        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_flags(owner, foreach=foreach, amsbound=amsbound, decoupled_weight_decay=decoupled_weight_decay,
+                    maximize=maximize)
         defaults = dict(lr=lr, betas=tuple(betas), final_lr=final_lr, gamma=gamma, eps=eps,
                         weight_decay=weight_decay, amsbound=amsbound,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
@@ -160,10 +157,9 @@ class AdaBound(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
+        fill_group_defaults(self.param_groups, amsbound=False, decoupled_weight_decay=False, maximize=False,
+                            foreach=None)
         for group in self.param_groups:
-            for key, value in (("amsbound", False), ("decoupled_weight_decay", False), ("maximize", False),
-                               ("foreach", None)):
-                group.setdefault(key, value)
             group.setdefault("base_lr", lr_value(group["lr"]))
 
     def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):

@@ -8,9 +8,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_bool, check_lr, check_range
-from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
-                      step_tensor)
+from ._checks import check_flags, check_lr, check_range
+from ._common import (
+    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
@@ -123,8 +124,7 @@ class Adagrad(torch.optim.Optimizer):
         check_range(owner, "weight_decay", weight_decay, 0.0)
         check_range(owner, "initial_accumulator_value", initial_accumulator_value, 0.0)
         check_range(owner, "eps", eps, 0.0)
-        check_bool(owner, "foreach", foreach, allow_none=True)
-        check_bool(owner, "maximize", maximize)
+        check_flags(owner, foreach=foreach, maximize=maximize)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
@@ -133,9 +133,7 @@ class Adagrad(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
+        fill_group_defaults(self.param_groups, foreach=None, maximize=False)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):

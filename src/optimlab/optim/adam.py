@@ -8,8 +8,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_betas, check_bool, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
+from ._checks import check_adam_args, check_flags
+from ._common import (
+    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["Adam", "AdamW", "adam_update"]
@@ -116,15 +118,9 @@ class Adam(torch.optim.Optimizer):
         bias_correction: bool = True,
     ) -> None:
         owner = self._owner
-        check_lr(owner, lr)
-        check_betas(owner, betas)
-        check_range(owner, "eps", eps, 0.0)
-        check_range(owner, "weight_decay", weight_decay, 0.0)
-        for name, flag in (("amsgrad", amsgrad), ("maximize", maximize),
-                           ("decoupled_weight_decay", decoupled_weight_decay),
-                           ("bias_correction", bias_correction)):
-            check_bool(owner, name, flag)
-        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_adam_args(owner, lr, betas, eps, weight_decay)
+        check_flags(owner, foreach=foreach, amsgrad=amsgrad, maximize=maximize,
+                    decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             foreach=foreach, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
@@ -134,10 +130,8 @@ class Adam(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in (("amsgrad", False), ("maximize", False), ("foreach", None),
-                               ("decoupled_weight_decay", False), ("bias_correction", True)):
-                group.setdefault(key, value)
+        fill_group_defaults(self.param_groups, amsgrad=False, maximize=False, foreach=None,
+                            decoupled_weight_decay=False, bias_correction=True)
 
     def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
         rows, steps = [], []

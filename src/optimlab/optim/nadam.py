@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_betas, check_bool, check_choice, check_lr, check_range
-from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
-                      step_tensor)
+from ._checks import check_adam_args, check_choice, check_flags, check_range
+from ._common import (
+    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["NAdam", "nadam_update"]
@@ -145,14 +146,9 @@ class NAdam(torch.optim.Optimizer):
         momentum_schedule: str = "warmup",
     ) -> None:
         owner = self._owner
-        check_lr(owner, lr)
-        check_betas(owner, betas)
-        check_range(owner, "eps", eps, 0.0)
-        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "momentum_decay", momentum_decay, 0.0)
-        check_bool(owner, "decoupled_weight_decay", decoupled_weight_decay)
-        check_bool(owner, "foreach", foreach, allow_none=True)
-        check_bool(owner, "maximize", maximize)
+        check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_choice(owner, "momentum_schedule", momentum_schedule, SCHEDULE_CHOICES)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
@@ -163,10 +159,8 @@ class NAdam(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for key, value in (("decoupled_weight_decay", False), ("foreach", None), ("maximize", False),
-                           ("momentum_schedule", "warmup")):
-            for group in self.param_groups:
-                group.setdefault(key, value)
+        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, foreach=None, maximize=False,
+                            momentum_schedule="warmup")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_betas, check_bool, check_lr, check_range
-from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
-                      step_tensor)
+from ._checks import check_adam_args, check_flags, check_range
+from ._common import (
+    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["RAdam", "radam_update"]
@@ -119,13 +120,8 @@ class RAdam(torch.optim.Optimizer):
         rectify_threshold: float = 5.0,
     ) -> None:
         owner = self._owner
-        check_lr(owner, lr)
-        check_betas(owner, betas)
-        check_range(owner, "eps", eps, 0.0)
-        check_range(owner, "weight_decay", weight_decay, 0.0)
-        check_bool(owner, "decoupled_weight_decay", decoupled_weight_decay)
-        check_bool(owner, "foreach", foreach, allow_none=True)
-        check_bool(owner, "maximize", maximize)
+        check_adam_args(owner, lr, betas, eps, weight_decay)
+        check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_range(owner, "rectify_threshold", rectify_threshold, 4.0)
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
@@ -136,10 +132,8 @@ class RAdam(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for key, value in (("decoupled_weight_decay", False), ("foreach", None), ("maximize", False),
-                           ("rectify_threshold", 5.0)):
-            for group in self.param_groups:
-                group.setdefault(key, value)
+        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, foreach=None, maximize=False,
+                            rectify_threshold=5.0)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_bool, check_choice, check_lr, check_range
-from ._common import (call_closure, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update,
-                      step_tensor)
+from ._checks import check_choice, check_flags, check_lr, check_range
+from ._common import (
+    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -126,9 +127,7 @@ class RMSprop(torch.optim.Optimizer):
         check_range(owner, "eps", eps, 0.0)
         check_range(owner, "weight_decay", weight_decay, 0.0)
         check_range(owner, "momentum", momentum, 0.0)
-        check_bool(owner, "centered", centered)
-        check_bool(owner, "foreach", foreach, allow_none=True)
-        check_bool(owner, "maximize", maximize)
+        check_flags(owner, foreach=foreach, centered=centered, maximize=maximize)
         check_choice(owner, "init_square_avg", init_square_avg, INIT_CHOICES)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
@@ -138,10 +137,8 @@ class RMSprop(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for key, value in (("momentum", 0.0), ("centered", False), ("foreach", None), ("maximize", False),
-                           ("init_square_avg", "zeros")):
-            for group in self.param_groups:
-                group.setdefault(key, value)
+        fill_group_defaults(self.param_groups, momentum=0.0, centered=False, foreach=None, maximize=False,
+                            init_square_avg="zeros")
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):

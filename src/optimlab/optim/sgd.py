@@ -8,8 +8,10 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_bool, check_lr, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update
+from ._checks import check_flags, check_lr, check_range
+from ._common import (
+    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
+)
 from ._docs import COMMON_ARGS
 
 __all__ = ["SGD", "SGDW", "sgd_update"]
@@ -122,10 +124,8 @@ class SGD(torch.optim.Optimizer):
         check_range(owner, "momentum", momentum, 0.0)
         check_range(owner, "dampening", dampening, 0.0, 1.0)
         check_range(owner, "weight_decay", weight_decay, 0.0)
-        check_bool(owner, "nesterov", nesterov)
-        check_bool(owner, "maximize", maximize)
-        check_bool(owner, "foreach", foreach, allow_none=True)
-        check_bool(owner, "decoupled_weight_decay", decoupled_weight_decay)
+        check_flags(owner, foreach=foreach, nesterov=nesterov, maximize=maximize,
+                    decoupled_weight_decay=decoupled_weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"{owner}: nesterov=True requires momentum > 0 and dampening = 0, "
@@ -140,11 +140,8 @@ class SGD(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("nesterov", False)
+        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, maximize=False, foreach=None,
+                            nesterov=False)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):

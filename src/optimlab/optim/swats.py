@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_betas, check_bool, check_choice, check_int, check_lr, check_range
+from ._checks import check_adam_args, check_choice, check_flags, check_int, check_range
 from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
 from ._docs import COMMON_ARGS
 
@@ -170,16 +170,12 @@ class SWATS(torch.optim.Optimizer):
         foreach: bool | None = None,
     ) -> None:
         owner = self._owner
-        check_lr(owner, lr)
-        check_betas(owner, betas)
-        check_range(owner, "eps", eps, 0.0)
-        check_range(owner, "weight_decay", weight_decay, 0.0)
+        check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "switch_eps", switch_eps, 0.0)
         check_choice(owner, "switch_granularity", switch_granularity, ("model", "tensor"))
         if switch_at is not None:
             check_int(owner, "switch_at", switch_at, 1)
-        check_bool(owner, "maximize", maximize)
-        check_bool(owner, "foreach", foreach, allow_none=True)
+        check_flags(owner, foreach=foreach, maximize=maximize)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, switch_eps=switch_eps,
                         switch_granularity=switch_granularity, switch_at=switch_at, maximize=maximize,
                         foreach=foreach)
