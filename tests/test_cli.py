@@ -1,7 +1,6 @@
 """The optimlab command through Typer's test runner, on tiny problems."""
 
 import json
-from pathlib import Path
 
 import pytest
 
