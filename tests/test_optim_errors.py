@@ -28,3 +28,14 @@ def test_registry_builds_every_name_and_variants_apply_defaults():
     assert nag.defaults["nesterov"] and nag.defaults["momentum"] == 0.9 and nag.defaults["lr"] == 0.3
     assert optimlab.create_optimizer("amsgrad", [torch.nn.Parameter(torch.zeros(1))]).defaults["amsgrad"]
     assert optimlab.create_optimizer("ADAMW", [torch.nn.Parameter(torch.zeros(1))]).defaults["decoupled_weight_decay"]
+
+
+@pytest.mark.parametrize("cls", [optimlab.SGD, optimlab.Adam, optimlab.AdamW, optimlab.Adagrad])
+def test_fused_true_says_why_it_cannot_run(cls):
+    import torch
+
+    z = torch.nn.Parameter(torch.zeros(2, dtype=torch.complex64))
+    opt = cls([z], fused=True)
+    z.grad = torch.ones_like(z)
+    with pytest.raises(RuntimeError, match=rf"{cls.__name__}: fused=True needs real floating-point CPU parameters"):
+        opt.step()

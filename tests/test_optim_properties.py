@@ -170,6 +170,27 @@ def test_foreach_path_matches_per_tensor_reference(case):
     torch.testing.assert_close(results[1], results[0], rtol=0, atol=1e-13)
 
 
+@pytest.mark.parametrize("case", [c for c in _cases("fused") if c.values[0].fused_kernel])
+def test_default_cpu_step_is_the_fused_kernel_and_matches_the_reference(case, monkeypatch):
+    calls = []
+    kernel = getattr(torch, case.fused_kernel)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return kernel(*args, **kwargs)
+
+    monkeypatch.setattr(torch, case.fused_kernel, counting)
+    results = []
+    for kw in ({"fused": False}, {}, {"fused": True}):
+        model = _model()
+        opt = case.make(_groups(model), **kw)
+        _train(model, opt, 12)
+        results.append(_flat(model))
+    assert len(calls) >= 2 * 12, "the default CPU step did not use the fused kernel"
+    torch.testing.assert_close(results[1], results[0], rtol=0, atol=1e-13)
+    torch.testing.assert_close(results[2], results[0], rtol=0, atol=1e-13)
+
+
 @pytest.mark.parametrize("case", _cases("lr_zero"))
 def test_zero_lr_and_zero_grad_is_a_finite_no_op(case):
     p = torch.nn.Parameter(torch.randn(5, dtype=torch.float64))

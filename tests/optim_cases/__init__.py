@@ -39,6 +39,7 @@ class Case:
     rosen_tol: float = 0.05
     sparse_ok: bool = False
     has_foreach: bool = True
+    fused_kernel: str | None = None  # torch.<kernel> that fused=None uses on CPU
     skip: dict = field(default_factory=dict)  # property name -> reason
 
 

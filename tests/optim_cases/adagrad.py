@@ -7,9 +7,9 @@ import optimlab
 from . import Case, ErrorCase, TorchEquiv, grid
 
 CASES = [
-    Case("adagrad", lambda p, **kw: optimlab.Adagrad(p, **{"lr": 0.1, **kw}), quad_lr=0.5, rosen_lr=1.0, rosen_steps=8000, rosen_tol=0.1, sparse_ok=True),
+    Case("adagrad", lambda p, **kw: optimlab.Adagrad(p, **{"lr": 0.1, **kw}), quad_lr=0.5, rosen_lr=1.0, rosen_steps=8000, rosen_tol=0.1, sparse_ok=True, fused_kernel="_fused_adagrad_"),
     Case("adagrad_decay_init_l2", lambda p, **kw: optimlab.Adagrad(p, **{"lr": 0.1, "lr_decay": 1e-4, "initial_accumulator_value": 0.1, "weight_decay": 1e-4, **kw}),
-         quad_lr=0.5, rosen_steps=0),  # lr_decay slows Rosenbrock by design; covered by "adagrad"
+         quad_lr=0.5, rosen_steps=0, fused_kernel="_fused_adagrad_"),  # lr_decay slows Rosenbrock by design; covered by "adagrad"
 ]
 
 TORCH_EQUIV = [
@@ -18,7 +18,7 @@ TORCH_EQUIV = [
         lambda p, **kw: optimlab.Adagrad(p, **kw),
         lambda p, **kw: torch.optim.Adagrad(p, **kw),
         grid(lr_decay=[0.0, 0.05], weight_decay=[0.0, 0.05], initial_accumulator_value=[0.0, 0.3],
-             maximize=[False, True], foreach=[False, True]),
+             maximize=[False, True], foreach=[False, True, None]),
         lr=0.1,
     ),
 ]

@@ -7,11 +7,11 @@ import optimlab
 from . import Case, ErrorCase, TorchEquiv, grid
 
 CASES = [
-    Case("adam", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000),
-    Case("amsgrad", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, "amsgrad": True, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000),
+    Case("adam", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000, fused_kernel="_fused_adam_"),
+    Case("amsgrad", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, "amsgrad": True, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000, fused_kernel="_fused_adam_"),
     Case("amsgrad_reddi", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, "amsgrad": True, "bias_correction": False, **kw}), quad_lr=0.05, rosen_lr=0.01, rosen_steps=6000),
-    Case("adamw", lambda p, **kw: optimlab.AdamW(p, **{"lr": 0.05, "weight_decay": 1e-4, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000),
-    Case("adam_l2", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, "weight_decay": 1e-4, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000),
+    Case("adamw", lambda p, **kw: optimlab.AdamW(p, **{"lr": 0.05, "weight_decay": 1e-4, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000, fused_kernel="_fused_adamw_"),
+    Case("adam_l2", lambda p, **kw: optimlab.Adam(p, **{"lr": 0.05, "weight_decay": 1e-4, **kw}), quad_lr=0.05, rosen_lr=0.02, rosen_steps=4000, fused_kernel="_fused_adam_"),
 ]
 
 TORCH_EQUIV = [
@@ -20,13 +20,13 @@ TORCH_EQUIV = [
         lambda p, **kw: optimlab.Adam(p, **kw),
         lambda p, **kw: torch.optim.Adam(p, **kw),
         grid(amsgrad=[False, True], weight_decay=[0.0, 0.05], decoupled_weight_decay=[False, True],
-             maximize=[False, True], foreach=[False, True], betas=[(0.9, 0.999), (0.5, 0.9)]),
+             maximize=[False, True], foreach=[False, True, None], betas=[(0.9, 0.999), (0.5, 0.9)]),
     ),
     TorchEquiv(
         "adamw",
         lambda p, **kw: optimlab.AdamW(p, **kw),
         lambda p, **kw: torch.optim.AdamW(p, **kw),
-        grid(amsgrad=[False, True], weight_decay=[0.0, 0.01, 0.1], maximize=[False, True], foreach=[False, True]),
+        grid(amsgrad=[False, True], weight_decay=[0.0, 0.01, 0.1], maximize=[False, True], foreach=[False, True, None]),
     ),
 ]
 
@@ -41,6 +41,9 @@ ERRORS = [
     ErrorCase("adam-wd", lambda **kw: optimlab.Adam(_p(), **kw), {"weight_decay": -0.1}, ValueError, r"Adam: weight_decay must be >= 0, got -0\.1"),
     ErrorCase("adam-amsgrad-type", lambda **kw: optimlab.Adam(_p(), **kw), {"amsgrad": 1}, ValueError, r"Adam: amsgrad must be True or False, got 1"),
     ErrorCase("adam-unknown", lambda **kw: optimlab.Adam(_p(), **kw), {"momentum": 0.9}, TypeError, r"momentum"),
+    ErrorCase("adam-fused-foreach", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": True, "foreach": True}, ValueError, r"Adam: fused=True and foreach=True are mutually exclusive"),
+    ErrorCase("adam-fused-no-bias-correction", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": True, "bias_correction": False}, ValueError, r"Adam: fused=True does not support bias_correction=False"),
+    ErrorCase("adam-fused-type", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": 1}, ValueError, r"Adam: fused must be True, False or None, got 1"),
     ErrorCase("adamw-wd", lambda **kw: optimlab.AdamW(_p(), **kw), {"weight_decay": float("inf")}, ValueError, r"AdamW: weight_decay must be >= 0, got inf"),
     ErrorCase("adamw-beta", lambda **kw: optimlab.AdamW(_p(), **kw), {"betas": (0.9, 1.5)}, ValueError, r"AdamW: betas\[1\] must be in \[0, 1\), got 1\.5"),
 ]

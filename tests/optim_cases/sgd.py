@@ -7,11 +7,11 @@ import optimlab
 from . import Case, ErrorCase, TorchEquiv, grid
 
 CASES = [
-    Case("sgd", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.05, **kw}), quad_lr=0.05, rosen_lr=1e-3, rosen_steps=20000, rosen_tol=0.1, sparse_ok=True),
-    Case("sgdm", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, **kw}), quad_lr=0.01, rosen_lr=2e-4, rosen_steps=12000),
-    Case("nag", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, "nesterov": True, **kw}), quad_lr=0.01, rosen_lr=2e-4, rosen_steps=12000),
+    Case("sgd", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.05, **kw}), quad_lr=0.05, rosen_lr=1e-3, rosen_steps=20000, rosen_tol=0.1, sparse_ok=True, fused_kernel="_fused_sgd_"),
+    Case("sgdm", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, **kw}), quad_lr=0.01, rosen_lr=2e-4, rosen_steps=12000, fused_kernel="_fused_sgd_"),
+    Case("nag", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, "nesterov": True, **kw}), quad_lr=0.01, rosen_lr=2e-4, rosen_steps=12000, fused_kernel="_fused_sgd_"),
     Case("sgdwm", lambda p, **kw: optimlab.SGDW(p, **{"lr": 0.01, "momentum": 0.9, "weight_decay": 1e-4, **kw}), quad_lr=0.01, rosen_lr=2e-4, rosen_steps=12000),
-    Case("sgdm_dampening_l2", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, "dampening": 0.5, "weight_decay": 1e-4, **kw}), quad_lr=0.02, rosen_lr=4e-4, rosen_steps=12000),
+    Case("sgdm_dampening_l2", lambda p, **kw: optimlab.SGD(p, **{"lr": 0.01, "momentum": 0.9, "dampening": 0.5, "weight_decay": 1e-4, **kw}), quad_lr=0.02, rosen_lr=4e-4, rosen_steps=12000, fused_kernel="_fused_sgd_"),
 ]
 
 TORCH_EQUIV = [
@@ -20,7 +20,7 @@ TORCH_EQUIV = [
         lambda p, **kw: optimlab.SGD(p, **kw),
         lambda p, **kw: torch.optim.SGD(p, **kw),
         grid(momentum=[0.0, 0.9], dampening=[0.0, 0.3], nesterov=[False, True], weight_decay=[0.0, 0.05],
-             maximize=[False, True], foreach=[False, True]),
+             maximize=[False, True], foreach=[False, True, None]),
     ),
 ]
 # drop combinations torch rejects (nesterov needs momentum > 0 and zero dampening)
@@ -38,6 +38,7 @@ ERRORS = [
     ErrorCase("sgd-lr-nan", lambda **kw: optimlab.SGD(_p(), **kw), {"lr": float("nan")}, ValueError, r"SGD: lr must be >= 0, got nan"),
     ErrorCase("sgd-nesterov-type", lambda **kw: optimlab.SGD(_p(), **kw), {"nesterov": "yes"}, ValueError, r"SGD: nesterov must be True or False, got 'yes'"),
     ErrorCase("sgd-unknown", lambda **kw: optimlab.SGD(_p(), **kw), {"betas": (0.9, 0.99)}, TypeError, r"betas"),
+    ErrorCase("sgd-fused-decoupled", lambda **kw: optimlab.SGD(_p(), **kw), {"fused": True, "decoupled_weight_decay": True}, ValueError, r"SGD: fused=True does not support decoupled_weight_decay=True"),
     ErrorCase("sgdw-lr", lambda **kw: optimlab.SGDW(_p(), **kw), {"lr": -1.0}, ValueError, r"SGDW: lr must be >= 0, got -1\.0"),
     ErrorCase("sgdw-unknown", lambda **kw: optimlab.SGDW(_p(), **kw), {"decoupled_weight_decay": False}, TypeError, r"decoupled_weight_decay"),
 ]

@@ -30,6 +30,8 @@ __all__ = [
     "lr_value",
     "step_tensor",
     "fill_group_defaults",
+    "check_fused_args",
+    "use_fused",
 ]
 
 
@@ -97,10 +99,11 @@ def run_update(
     """Apply ``update(*row, [step=...], **hyper)`` to every row of tensors.
 
     ``rows`` holds one tuple per parameter: ``(param, grad, state tensors...)``; a ``None``
-    state entry is passed through as ``None``.  Complex tensors are viewed as real pairs, as
+    state entry is passed through as ``None`` (a column is either ``None`` in every row or in
+    none: callers build rows from per-group options, e.g. ``max_exp_avg_sq`` only with amsgrad).  Complex tensors are viewed as real pairs, as
     ``torch.optim`` does, so every update rule acts on the real and imaginary parts
-    independently.  With ``foreach`` the rows are bucketed by (device, dtype, step, which
-    entries are None) and each bucket is passed as lists.
+    independently.  With ``foreach`` the rows are bucketed by (device, dtype, step) and each
+    bucket is passed as lists.
     """
     rows = list(rows)
     if any(row[0].is_complex() for row in rows):
@@ -117,11 +120,23 @@ def run_update(
                 update(*row, step=s, **hyper)
             return
         keyed = list(zip(rows, steps))
+    if not rows:
+        return
+    # The common case, one bucket (one device, dtype, step and None pattern), without per-row keys.
+    first = rows[0]
+    nones = tuple(t is None for t in first)
+    s0 = keyed[0][1]
+    if all(s == s0 for _, s in keyed) and len({(row[0].device, row[0].dtype) for row in rows}) == 1:
+        cols = [None if none else [row[i] for row in rows] for i, none in enumerate(nones)]
+        if s0 is None:
+            update(*cols, **hyper)
+        else:
+            update(*cols, step=s0, **hyper)
+        return
     buckets: dict[tuple, list[tuple]] = defaultdict(list)
     for row, s in keyed:
-        key = (row[0].device, row[0].dtype, s, tuple(t is None for t in row))
-        buckets[key].append(row)
-    for (_, _, s, nones), bucket in buckets.items():
+        buckets[(row[0].device, row[0].dtype, s)].append(row)
+    for (_, _, s), bucket in buckets.items():
         cols = [None if none else [row[i] for row in bucket] for i, none in enumerate(nones)]
         if s is None:
             update(*cols, **hyper)
@@ -153,3 +168,48 @@ def fill_group_defaults(param_groups: list[dict], **defaults: Any) -> None:
     for group in param_groups:
         for key, value in defaults.items():
             group.setdefault(key, value)
+
+
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def check_fused_args(owner: str, fused: Any, foreach: Any, unsupported: dict[str, bool] | None = None) -> None:
+    """Constructor checks for ``fused``: a bool or None, not together with ``foreach=True``, and
+    ``fused=True`` only with options the kernel implements (``unsupported``: option -> is set)."""
+    if fused is not None and not isinstance(fused, bool):
+        raise ValueError(f"{owner}: fused must be True, False or None, got {fused!r}")
+    if fused and foreach:
+        raise ValueError(f"{owner}: fused=True and foreach=True are mutually exclusive, got both")
+    for option, is_set in (unsupported or {}).items():
+        if fused and is_set:
+            raise ValueError(f"{owner}: fused=True does not support {option}; use fused=None or False")
+
+
+def use_fused(owner: str, group: dict, params: Sequence[Tensor], grads: Sequence[Tensor], kernel: str,
+              *, options_ok: bool = True) -> bool:
+    """Whether this group's step runs torch's fused CPU kernel ``torch.<kernel>``.
+
+    ``fused=None`` (the default) uses it when ``foreach`` is also None, the kernel exists in this
+    torch, the group's options are ones it implements (``options_ok``) and every parameter is a
+    real floating-point CPU tensor with a dense gradient; otherwise the per-tensor reference
+    runs.  ``fused=True`` requires it (``RuntimeError`` saying why not); ``False`` never uses it.
+    torch's own default on CPU is the per-tensor loop; its fused kernels are one pass over memory
+    per tensor, and the tests hold them to the reference path.
+    """
+    fused = group.get("fused")
+    if fused is False or (fused is None and group.get("foreach") is not None):
+        return False
+    reason = None
+    if not hasattr(torch, kernel):
+        reason = f"needs torch.{kernel}, which this torch ({torch.__version__}) lacks"
+    elif not options_ok:
+        reason = "does not support this group's options"
+    elif any(p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES for p in params):
+        reason = "needs real floating-point CPU parameters (float16, bfloat16, float32, float64)"
+    elif any(g.is_sparse for g in grads):
+        reason = "does not support sparse gradients"
+    if fused is None:
+        return reason is None and group.get("foreach") is None
+    if reason is not None:
+        raise RuntimeError(f"{owner}: fused=True {reason}")
+    return True

@@ -10,9 +10,10 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_flags, check_lr, check_range
 from ._common import (
-    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    call_closure, check_fused_args, fill_group_defaults, increment_steps, lr_value, params_with_grad,
+    resolve_foreach, run_update, step_tensor, use_fused,
 )
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
 
@@ -82,7 +83,7 @@ class Adagrad(torch.optim.Optimizer):
         initial_accumulator_value (float, default 0, >= 0): :math:`s_0` (both parts for complex
             parameters).
         eps (float, default 1e-10, >= 0): :math:`\epsilon`, added to :math:`\sqrt{s_t}`.
-    """ + COMMON_ARGS + r"""
+    """ + common_args("_fused_adagrad_", "all of them") + r"""
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported, per tensor, as in torch: only
     the rows present in the gradient are updated (a ``foreach`` group falls back to the
@@ -117,6 +118,7 @@ class Adagrad(torch.optim.Optimizer):
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        fused: bool | None = None,
     ) -> None:
         owner = self._owner
         check_lr(owner, lr)
@@ -125,15 +127,17 @@ class Adagrad(torch.optim.Optimizer):
         check_range(owner, "initial_accumulator_value", initial_accumulator_value, 0.0)
         check_range(owner, "eps", eps, 0.0)
         check_flags(owner, foreach=foreach, maximize=maximize)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        fill_group_defaults(self.param_groups, foreach=None, maximize=False)
+        fill_group_defaults(self.param_groups, foreach=None, maximize=False, fused=None)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
@@ -160,6 +164,9 @@ class Adagrad(torch.optim.Optimizer):
             steps = increment_steps(counters)
             hyper = dict(lr=lr_value(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
                          maximize=group["maximize"])
+            if use_fused(self._owner, group, params, grads, "_fused_adagrad_"):
+                torch._fused_adagrad_(params, grads, sums, counters, weight_decay=group["weight_decay"], **hyper)
+                continue
             rows = list(zip(params, grads, sums))
             if sparse:  # sparse gradients: per tensor, torch's rule; the dense rest as usual
                 for row, step in zip(rows, steps):

@@ -10,9 +10,10 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_flags
 from ._common import (
-    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
+    step_tensor, use_fused,
 )
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -69,8 +70,9 @@ class Adam(torch.optim.Optimizer):
 
     Deviations: from Kingma & Ba, :math:`\epsilon` is added to :math:`\sqrt{\hat v_t}` (as in the
     paper's Algorithm 1 and torch), and the rearranged arithmetic in :func:`adam_update` differs
-    from torch's in the last bits only.  ``fused``, ``capturable`` and ``differentiable`` are not
-    offered (torch's own Adam has them); Reddi et al.'s decaying :math:`\beta_{1,t}` is not used.
+    from torch's in the last bits only.  ``capturable`` and ``differentiable`` are not offered
+    (torch's own Adam has them); Reddi et al.'s decaying :math:`\beta_{1,t}` is not used.  On CPU
+    the default step is torch's fused kernel (see ``fused``), which torch itself does not default to.
 
     Args:
         params: iterable of parameters, named parameters or param-group dicts.
@@ -81,7 +83,7 @@ class Adam(torch.optim.Optimizer):
         amsgrad (bool, default False): keep the running maximum of :math:`v_t` (AMSGrad).
         decoupled_weight_decay (bool, default False): AdamW's decay instead of L2.
         bias_correction (bool, default True): de-bias :math:`m_t` and :math:`v_t`.
-    """ + COMMON_ARGS + r"""
+    """ + common_args("_fused_adam_ / _fused_adamw_", "all but bias_correction=False") + r"""
 
     State per parameter: ``step`` (0-d float32 CPU tensor, as torch), ``exp_avg`` (:math:`m`),
     ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq`` (:math:`\hat v`, only with amsgrad).  The
@@ -116,22 +118,24 @@ class Adam(torch.optim.Optimizer):
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
         bias_correction: bool = True,
+        fused: bool | None = None,
     ) -> None:
         owner = self._owner
         check_adam_args(owner, lr, betas, eps, weight_decay)
         check_flags(owner, foreach=foreach, amsgrad=amsgrad, maximize=maximize,
                     decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction)
+        check_fused_args(owner, fused, foreach, {"bias_correction=False": not bias_correction})
         defaults = dict(
             lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             foreach=foreach, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
-            bias_correction=bias_correction,
+            bias_correction=bias_correction, fused=fused,
         )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         fill_group_defaults(self.param_groups, amsgrad=False, maximize=False, foreach=None,
-                            decoupled_weight_decay=False, bias_correction=True)
+                            decoupled_weight_decay=False, bias_correction=True, fused=None)
 
     def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
         rows, steps = [], []
@@ -161,6 +165,15 @@ class Adam(torch.optim.Optimizer):
                 continue
             rows, steps = self._state_rows(group, params, grads)
             beta1, beta2 = group["betas"]
+            if use_fused(self._owner, group, params, grads, "_fused_adam_", options_ok=group["bias_correction"]):
+                kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
+                cols = list(zip(*rows))
+                kernel(list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]),
+                       list(cols[4]) if group["amsgrad"] else [],
+                       [self.state[p]["step"] for p in params], lr=lr_value(group["lr"]), beta1=beta1,
+                       beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                       amsgrad=group["amsgrad"], maximize=group["maximize"])
+                continue
             run_update(
                 adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
                 lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
@@ -200,8 +213,9 @@ class AdamW(Adam):
         maximize: bool = False,
         foreach: bool | None = None,
         bias_correction: bool = True,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
-            decoupled_weight_decay=True, bias_correction=bias_correction,
+            decoupled_weight_decay=True, bias_correction=bias_correction, fused=fused,
         )

@@ -10,9 +10,10 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_flags, check_lr, check_range
 from ._common import (
-    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
+    call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
+    use_fused,
 )
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["SGD", "SGDW", "sgd_update"]
 
@@ -81,7 +82,7 @@ class SGD(torch.optim.Optimizer):
         weight_decay (float, default 0, >= 0): :math:`\gamma`.
         nesterov (bool, default False): Nesterov momentum; needs momentum > 0 and dampening = 0.
         decoupled_weight_decay (bool, default False): SGDW: decay the weights outside the gradient.
-    """ + COMMON_ARGS + r"""
+    """ + common_args("_fused_sgd_", "all but decoupled weight decay") + r"""
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported without momentum and without
     L2 weight decay; otherwise they raise torch's "does not support sparse gradients" error.
@@ -118,6 +119,7 @@ class SGD(torch.optim.Optimizer):
         maximize: bool = False,
         foreach: bool | None = None,
         decoupled_weight_decay: bool = False,
+        fused: bool | None = None,
     ) -> None:
         owner = self._owner
         check_lr(owner, lr)
@@ -131,17 +133,18 @@ class SGD(torch.optim.Optimizer):
                 f"{owner}: nesterov=True requires momentum > 0 and dampening = 0, "
                 f"got momentum={momentum!r}, dampening={dampening!r}"
             )
+        check_fused_args(owner, fused, foreach, {"decoupled_weight_decay=True": decoupled_weight_decay})
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov, maximize=maximize, foreach=foreach,
-            decoupled_weight_decay=decoupled_weight_decay,
+            decoupled_weight_decay=decoupled_weight_decay, fused=fused,
         )
         super().__init__(params, defaults)
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         fill_group_defaults(self.param_groups, decoupled_weight_decay=False, maximize=False, foreach=None,
-                            nesterov=False)
+                            nesterov=False, fused=None)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
@@ -156,13 +159,15 @@ class SGD(torch.optim.Optimizer):
             foreach = resolve_foreach(group["foreach"], params)
             if foreach and sparse_ok and any(g.is_sparse for g in grads):
                 foreach = False  # torch._foreach_* kernels take dense tensors only
+            fused = use_fused(self._owner, group, params, grads, "_fused_sgd_",
+                              options_ok=not (group["decoupled_weight_decay"] and group["weight_decay"]))
             hyper = dict(
                 lr=lr_value(group["lr"]), momentum=momentum, dampening=group["dampening"],
                 weight_decay=group["weight_decay"], nesterov=group["nesterov"],
                 maximize=group["maximize"], decoupled=group["decoupled_weight_decay"],
             )
             if momentum == 0:
-                run_update(sgd_update, [(p, g, None) for p, g in zip(params, grads)], foreach=foreach, **hyper)
+                self._apply([(p, g, None) for p, g in zip(params, grads)], hyper, foreach, fused, first=False)
                 continue
             # A buffer starts as the first gradient, so fresh and existing buffers run apart.
             fresh, rest = [], []
@@ -174,10 +179,20 @@ class SGD(torch.optim.Optimizer):
                 else:
                     rest.append((p, g, state["momentum_buffer"]))
             if fresh:
-                run_update(sgd_update, fresh, foreach=foreach, first=True, **hyper)
+                self._apply(fresh, hyper, foreach, fused, first=True)
             if rest:
-                run_update(sgd_update, rest, foreach=foreach, **hyper)
+                self._apply(rest, hyper, foreach, fused, first=False)
         return loss
+
+    @staticmethod
+    def _apply(rows: list[tuple], hyper: dict, foreach: bool, fused: bool, first: bool) -> None:
+        if not fused:
+            run_update(sgd_update, rows, foreach=foreach, first=first, **hyper)
+            return
+        ps, gs, bufs = (list(c) for c in zip(*rows))
+        torch._fused_sgd_(ps, gs, [] if hyper["momentum"] == 0 else bufs, weight_decay=hyper["weight_decay"],
+                          momentum=hyper["momentum"], lr=hyper["lr"], dampening=hyper["dampening"],
+                          nesterov=hyper["nesterov"], maximize=hyper["maximize"], is_first_step=first)
 
 
 class SGDW(SGD):
