@@ -170,7 +170,7 @@ def fill_group_defaults(param_groups: list[dict], **defaults: Any) -> None:
             group.setdefault(key, value)
 
 
-_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
 
 
 def check_fused_args(owner: str, fused: Any, foreach: Any, unsupported: dict[str, bool] | None = None) -> None:
@@ -204,7 +204,7 @@ def use_fused(owner: str, group: dict, params: Sequence[Tensor], grads: Sequence
         reason = f"needs torch.{kernel}, which this torch ({torch.__version__}) lacks"
     elif not options_ok:
         reason = "does not support this group's options"
-    elif any(p.device.type != "cpu" or p.dtype not in _FUSED_DTYPES for p in params):
+    elif not all(p.is_cpu and p.dtype in _FUSED_DTYPES for p in params):
         reason = "needs real floating-point CPU parameters (float16, bfloat16, float32, float64)"
     elif any(g.is_sparse for g in grads):
         reason = "does not support sparse gradients"
