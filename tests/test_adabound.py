@@ -158,3 +158,32 @@ def test_base_lr_is_saved_and_restored():
     opt2 = optimlab.AdaBound([torch.nn.Parameter(torch.zeros(2))], lr=0.5)
     opt2.load_state_dict(sd)
     assert opt2.param_groups[0]["base_lr"] == 0.1 and opt2.param_groups[0]["lr"] == 0.01
+
+
+@pytest.mark.parametrize("kw", [
+    {}, {"amsbound": True}, {"weight_decay": 0.05}, {"weight_decay": 0.05, "decoupled_weight_decay": True},
+    {"maximize": True, "weight_decay": 0.05}, {"amsbound": True, "maximize": True}, {"gamma": 0.0},
+    {"gamma": 0.5, "final_lr": 0.02},
+])
+def test_fused_default_path_matches_the_reference_path(kw, monkeypatch):
+    """On CPU the default step runs torch's fused Adam kernel into a zeroed buffer and clips
+    from there; it must equal the per-tensor reference (float64, with some zero gradients)."""
+    calls = []
+    kernel = torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_", lambda *a, **k: (calls.append(1), kernel(*a, **k))[1])
+    out = []
+    for fused in (False, None):
+        g = torch.Generator().manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(6, 3, generator=g, dtype=torch.float64)),
+              torch.nn.Parameter(torch.randn(5, generator=g, dtype=torch.float64))]
+        opt = optimlab.AdaBound(ps, lr=0.01, fused=fused, **kw)
+        for t in range(25):
+            for p in ps:
+                grad = torch.randn(p.shape, generator=g, dtype=torch.float64)
+                grad.view(-1)[:2] = 0.0 if t < 3 else grad.view(-1)[:2]  # m = 0 there at first
+                p.grad = grad
+            opt.step()
+        out.append(ps)
+    assert calls, "the default CPU path did not use the fused kernel"
+    for a, b in zip(*out):
+        torch.testing.assert_close(b.detach(), a.detach(), rtol=0, atol=1e-12)

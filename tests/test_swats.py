@@ -205,3 +205,35 @@ def test_paper_eps_does_not_fire_on_a_noisy_minibatch_mlp():
                 closest = min(closest, abs(float(st["proj_lr_avg"]) / (1 - 0.999**k) - float(st["proj_lr"])))
     assert opt.phase == "adam"
     assert closest > 1e-7
+
+
+@pytest.mark.parametrize("switch_eps", [1e-4, 2e-3])  # no switch in 30 steps / a switch at step 2
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("weight_decay", [0.0, 0.05])
+def test_fused_adam_phase_matches_the_reference_path(maximize, weight_decay, switch_eps, monkeypatch):
+    """The default CPU Adam phase (torch's fused kernel writing the step into a zeroed buffer)
+    equals the per-tensor reference: parameters, the projected rates and the switch step."""
+    calls = []
+    kernel = torch._fused_adam_
+    monkeypatch.setattr(torch, "_fused_adam_", lambda *a, **k: (calls.append(1), kernel(*a, **k))[1])
+    out = []
+    for fused in (False, None):
+        g = torch.Generator().manual_seed(0)
+        ps = [torch.nn.Parameter(torch.randn(5, 3, generator=g, dtype=torch.float64)),
+              torch.nn.Parameter(torch.randn(4, generator=g, dtype=torch.float64))]
+        opt = optimlab.SWATS(ps, lr=0.05, weight_decay=weight_decay, maximize=maximize, switch_eps=switch_eps,
+                              fused=fused)
+        for _ in range(30):
+            for p in ps:
+                p.grad = (p.detach() - 0.3) * (-1 if maximize else 1) + 0.01 * torch.randn(p.shape, generator=g,
+                                                                                          dtype=torch.float64)
+            opt.step()
+        out.append((ps, opt))
+    (ref_ps, ref), (fu_ps, fu) = out
+    assert calls, "the default CPU path did not use the fused kernel"
+    assert fu.switch_step == ref.switch_step
+    for a, b in zip(ref_ps, fu_ps):
+        torch.testing.assert_close(b.detach(), a.detach(), rtol=0, atol=1e-12)
+        for key in ("proj_lr", "proj_lr_avg"):
+            if key in ref.state[a]:
+                torch.testing.assert_close(fu.state[b][key], ref.state[a][key], rtol=1e-9, atol=1e-12)

@@ -32,6 +32,7 @@ __all__ = [
     "fill_group_defaults",
     "check_fused_args",
     "use_fused",
+    "ZeroScratch",
 ]
 
 
@@ -213,3 +214,21 @@ def use_fused(owner: str, group: dict, params: Sequence[Tensor], grads: Sequence
     if reason is not None:
         raise RuntimeError(f"{owner}: fused=True {reason}")
     return True
+
+
+class ZeroScratch:
+    """Zeroed buffers shaped like each parameter, carved from one allocation per dtype and reused
+    tensor after tensor (for a fused kernel that writes a step into a buffer instead of ``p``)."""
+
+    def __init__(self, params: Sequence[Tensor]) -> None:
+        self._flat: dict[tuple, Tensor] = {}
+        for p in params:
+            key = (p.device, p.dtype)
+            if p.is_contiguous() and (key not in self._flat or p.numel() > self._flat[key].numel()):
+                self._flat[key] = p.new_empty(p.numel())
+
+    def zeros_like(self, p: Tensor) -> Tensor:
+        """A zeroed tensor like ``p``; valid until the next call for the same dtype."""
+        if p.is_contiguous():
+            return self._flat[(p.device, p.dtype)][: p.numel()].view(p.shape).zero_()
+        return torch.zeros_like(p, memory_format=torch.preserve_format)

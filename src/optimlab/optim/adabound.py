@@ -11,9 +11,10 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_flags, check_range
 from ._common import (
-    call_closure, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    ZeroScratch, call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach,
+    run_update, step_tensor, use_fused,
 )
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["AdaBound", "AMSBound", "adabound_update"]
 
@@ -101,7 +102,8 @@ class AdaBound(torch.optim.Optimizer):
         weight_decay (float, default 0, >= 0): :math:`\lambda`.
         amsbound (bool, default False): AMSBound: use the running maximum of :math:`v_t`.
         decoupled_weight_decay (bool, default False): AdamW-style decay instead of L2.
-    """ + COMMON_ARGS + r"""
+    """ + common_args("_fused_adam_", "float32/float64 parameters; the kernel writes Adam's step into a zeroed "
+                      "buffer, from which the clipped step is formed") + r"""
 
     State per parameter: ``step`` (0-d float32 CPU tensor), ``exp_avg`` (:math:`m`),
     ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq`` (only with amsbound).  Per group: ``base_lr``.
@@ -136,6 +138,7 @@ class AdaBound(torch.optim.Optimizer):
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         owner = self._owner
         amsbound = self._amsbound_default if amsbound is None else amsbound
@@ -144,9 +147,11 @@ class AdaBound(torch.optim.Optimizer):
         check_range(owner, "gamma", gamma, 0.0, 1.0, high_closed=False)
         check_flags(owner, foreach=foreach, amsbound=amsbound, decoupled_weight_decay=decoupled_weight_decay,
                     maximize=maximize)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(lr=lr, betas=tuple(betas), final_lr=final_lr, gamma=gamma, eps=eps,
                         weight_decay=weight_decay, amsbound=amsbound,
-                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach)
+                        decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
+                        fused=fused)
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
@@ -158,7 +163,7 @@ class AdaBound(torch.optim.Optimizer):
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
         fill_group_defaults(self.param_groups, amsbound=False, decoupled_weight_decay=False, maximize=False,
-                            foreach=None)
+                            foreach=None, fused=None)
         for group in self.param_groups:
             group.setdefault("base_lr", lr_value(group["lr"]))
 
@@ -192,6 +197,10 @@ class AdaBound(torch.optim.Optimizer):
             base_lr = group["base_lr"]
             final_lr = group["final_lr"] * (lr / base_lr if base_lr > 0 else 1.0)
             beta1, beta2 = group["betas"]
+            if use_fused(self._owner, group, params, grads, "_fused_adam_",
+                         options_ok=all(p.dtype in (torch.float32, torch.float64) for p in params)):
+                self._fused_steps(group, rows, steps, lr, final_lr)
+                continue
             run_update(
                 adabound_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
                 lr=lr, final_lr=final_lr, gamma=group["gamma"], beta1=beta1, beta2=beta2,
@@ -200,6 +209,35 @@ class AdaBound(torch.optim.Optimizer):
                 maximize=group["maximize"],
             )
         return loss
+
+    def _fused_steps(self, group: dict, rows: list[tuple], steps: list[float], lr: float, final_lr: float) -> None:
+        """The same step with torch's fused Adam kernel writing Adam's step into a zeroed buffer.
+
+        The kernel (``eps / sqrt(1 - beta2^t)`` so that eps lands on ``sqrt(v)`` as in the
+        reference code; ``amsgrad`` for AMSBound) updates m, v (and vmax) and writes
+        ``d = -s m / (sqrt(v) + eps)``.  Then ``d / m = -rate`` (0/0 where m = 0, where the step
+        is 0 anyway), clipped to ``[-eta_u, -eta_l]``, and ``theta += d * m``.
+        """
+        beta1, beta2 = group["betas"]
+        wd, decoupled, maximize, amsbound = (group["weight_decay"], group["decoupled_weight_decay"],
+                                             group["maximize"], group["amsbound"])
+        scratch = ZeroScratch([row[0] for row in rows])
+        for (p, g, m, v, vmax), k in zip(rows, steps):
+            if wd != 0:
+                if decoupled:
+                    M.decoupled_decay_(p, lr, wd)
+                else:  # the kernel negates g under maximize; the reference decays after negating
+                    g = g.add(p, alpha=-wd if maximize else wd)
+            d = scratch.zeros_like(p)
+            torch._fused_adam_([d], [g], [m], [v], [vmax] if amsbound else [], [self.state[p]["step"]], lr=lr,
+                               beta1=beta1, beta2=beta2, weight_decay=0.0,
+                               eps=group["eps"] / M.bias_correction_sqrt(beta2, k), amsgrad=amsbound,
+                               maximize=maximize)
+            low, high = M.rate_bounds(final_lr, group["gamma"], k)
+            if lr == 0 or high == 0:  # nothing moves (as in adabound_update)
+                continue
+            d.div_(m).nan_to_num_(nan=0.0).clamp_(-high, -low)
+            p.addcmul_(d, m)
 
 
 class AMSBound(AdaBound):

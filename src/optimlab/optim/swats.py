@@ -11,8 +11,11 @@ from torch import Tensor
 
 from . import _moments as M
 from ._checks import check_adam_args, check_choice, check_flags, check_int, check_range
-from ._common import call_closure, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor
-from ._docs import COMMON_ARGS
+from ._common import (
+    ZeroScratch, call_closure, check_fused_args, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    use_fused,
+)
+from ._docs import common_args
 
 __all__ = ["SWATS", "swats_adam_update", "swats_sgd_update", "ADAM_PHASE", "SGD_PHASE"]
 
@@ -132,7 +135,8 @@ class SWATS(torch.optim.Optimizer):
         switch_eps (float, default 1e-9, >= 0): the criterion's tolerance :math:`\varepsilon`.
         switch_granularity (str, default "model"): "model" or "tensor" (see above).
         switch_at (int or None, default None, >= 1): force the switch at this step.
-    """ + COMMON_ARGS + r"""
+    """ + common_args("_fused_adam_", "float32/float64 parameters; the kernel computes the Adam phase's "
+                      "step into a zeroed buffer, from which the projections are read") + r"""
 
     State per parameter: ``step``; ``phase``; Adam phase: ``exp_avg``, ``exp_avg_sq``,
     ``proj_lr`` (:math:`\gamma_k`), ``proj_lr_avg`` (:math:`\lambda_k`) as 0-d tensors; after the
@@ -168,6 +172,7 @@ class SWATS(torch.optim.Optimizer):
         switch_at: int | None = None,
         maximize: bool = False,
         foreach: bool | None = None,
+        fused: bool | None = None,
     ) -> None:
         owner = self._owner
         check_adam_args(owner, lr, betas, eps, weight_decay)
@@ -176,9 +181,10 @@ class SWATS(torch.optim.Optimizer):
         if switch_at is not None:
             check_int(owner, "switch_at", switch_at, 1)
         check_flags(owner, foreach=foreach, maximize=maximize)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, switch_eps=switch_eps,
                         switch_granularity=switch_granularity, switch_at=switch_at, maximize=maximize,
-                        foreach=foreach)
+                        foreach=foreach, fused=fused)
         super().__init__(params, defaults)
 
     # ----------------------------------------------------------------------------- reading the phase
@@ -253,9 +259,13 @@ class SWATS(torch.optim.Optimizer):
             st = self.state[p]
             rows.append((p, g, dots[i, 0], dots[i, 1], st["exp_avg"], st["exp_avg_sq"]))
             steps.append(float(st["step"].item()))
-        run_update(swats_adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                   lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                   maximize=group["maximize"])
+        if use_fused(self._owner, group, params, grads, "_fused_adam_",
+                     options_ok=all(p.dtype in (torch.float32, torch.float64) for p in params)):
+            self._fused_adam_steps(group, params, grads, lr, dots, steps)
+        else:
+            run_update(swats_adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                       lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
+                       maximize=group["maximize"])
         # gamma_k = c uu / ug, lambda_k, the criterion: a few vector ops for the whole group
         k = torch.tensor(steps, dtype=acc, device=device)
         c = torch.tensor([lr * M.bias_correction_sqrt(beta2, s) / M.bias_correction(beta1, s) for s in steps],
@@ -272,6 +282,36 @@ class SWATS(torch.optim.Optimizer):
         if group["switch_at"] is not None:
             crit = crit | (k >= group["switch_at"])  # forced (see switch_at)
         return crit, rate
+
+    def _fused_adam_steps(self, group: dict, params: list[Tensor], grads: list[Tensor], lr: float,
+                          dots: Tensor, steps: list[float]) -> None:
+        """The Adam phase with torch's fused Adam kernel writing Adam's step into a zeroed buffer.
+
+        ``d = 0 - c u`` is the step :math:`p_k` itself (no cancellation, unlike differencing the
+        parameters), then ``theta += d`` and the two projections from ``d``:
+        ``u^T u = d^T d / c^2`` and ``u^T g = -d^T g / c``.  The kernel's ``eps`` is
+        ``eps / sqrt(1 - beta2^k)`` so that it lands where the paper puts it (on ``sqrt(a_k)``),
+        and L2 decay is folded into the gradient first (the kernel would decay the buffer).
+        """
+        beta1, beta2 = group["betas"]
+        wd, maximize, eps = group["weight_decay"], group["maximize"], group["eps"]
+        scratch = ZeroScratch(params)
+        for i, (p, g) in enumerate(zip(params, grads)):
+            st, k = self.state[p], steps[i]
+            if wd != 0:  # the kernel negates g under maximize; the reference decays after negating
+                g = g.add(p, alpha=-wd if maximize else wd)
+            d = scratch.zeros_like(p)
+            torch._fused_adam_([d], [g], [st["exp_avg"]], [st["exp_avg_sq"]], [], [st["step"]], lr=lr,
+                               beta1=beta1, beta2=beta2, weight_decay=0.0,
+                               eps=eps / M.bias_correction_sqrt(beta2, k), amsgrad=False, maximize=maximize)
+            p.add_(d)
+            c = lr * M.bias_correction_sqrt(beta2, k) / M.bias_correction(beta1, k)
+            if c == 0:
+                dots[i].zero_()
+                continue
+            flat = d.reshape(-1)
+            dots[i, 0] = torch.dot(flat, flat) / (c * c)
+            dots[i, 1] = torch.dot(flat, g.reshape(-1)) / (c if maximize else -c)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
