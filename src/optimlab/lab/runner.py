@@ -160,6 +160,16 @@ class _Writer:
         if self.f is not None:
             self.lines.append(json.dumps(obj, allow_nan=True))
 
+    def add_losses(self, first: int, values: list[float]) -> None:
+        """``{"step": first + i, "loss": v}`` lines, as ``json.dumps`` writes them, without calling it
+        per step (the per-step cost of the run loop's bookkeeping)."""
+        if self.f is not None:
+            self.lines.extend(
+                f'{{"step": {first + i}, "loss": {v!r}}}' if math.isfinite(v)
+                else json.dumps({"step": first + i, "loss": v}, allow_nan=True)
+                for i, v in enumerate(values)
+            )
+
     def flush(self) -> None:
         if self.f is not None and self.lines:
             self.f.write("\n".join(self.lines) + "\n")
@@ -263,8 +273,7 @@ def _train(spec: RunSpec, result: RunResult, writer: _Writer) -> None:
                 values = values[:i + 1]
                 break
         losses.extend(values)
-        for i, v in enumerate(values):
-            writer.add({"step": first + i, "loss": v})
+        writer.add_losses(first, values)
         writer.flush()
         return bad
 
