@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +49,8 @@ def band(ax, curves: list, label: str, *, x=None, k: int = 1, log: bool = False,
     n = min(len(c) for c in curves)
     y = np.vstack([smooth(c[:n], k) for c in curves])
     xs = np.arange(n) if x is None else np.asarray(x)[:n]
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps (every seed diverged): a gap
         med = np.nanmedian(y, axis=0)
         lo, hi = np.nanpercentile(y, 25, axis=0), np.nanpercentile(y, 75, axis=0)
     line, = ax.plot(xs, med, label=label, color=color, lw=1.4)
