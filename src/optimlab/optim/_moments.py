@@ -35,6 +35,7 @@ __all__ = [
     "bias_correction_sqrt",
     "decoupled_decay_",
     "l2_gradient",
+    "regularized_gradient",
     "negate",
     "sqrt",
     "add_scalar_",
@@ -260,6 +261,21 @@ def l2_gradient(g: TensorOrList, p: TensorOrList, weight_decay: float) -> Tensor
     if _is_one(g):
         return g.add(p, alpha=weight_decay)
     return torch._foreach_add(g, p, alpha=weight_decay)
+
+
+def regularized_gradient(p: TensorOrList, g: TensorOrList, lr: Scalar, weight_decay: float, *,
+                         decoupled: bool = False, maximize: bool = False) -> TensorOrList:
+    """The gradient an update rule uses: ``-g`` under ``maximize`` (out of place), then weight decay,
+    either folded in as L2 (``g + lam theta``, a new tensor) or, ``decoupled``, applied to the
+    parameters directly (``theta <- theta (1 - lr lam)``, in place).  ``p.grad`` is never written."""
+    if maximize:
+        g = negate(g)
+    if weight_decay != 0:
+        if decoupled:
+            decoupled_decay_(p, lr, weight_decay)
+        else:
+            g = l2_gradient(g, p, weight_decay)
+    return g
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,13 +29,7 @@ def adabound_update(
     ``clip(s / (sqrt(v) + eps), lo, hi) * m`` is computed as ``s * m / clamp(sqrt(v) + eps, s/hi, s/lo)``
     (equal in real arithmetic, one pass fewer; see :func:`~optimlab.optim._moments.clamp_rate_denominator_`).
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        if decoupled:
-            M.decoupled_decay_(p, lr, weight_decay)
-        else:
-            g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     if amsbound:

@@ -26,10 +26,7 @@ def adagrad_update(
     p, g, s, *, step: float, lr: float, lr_decay: float, weight_decay: float, eps: float, maximize: bool,
 ) -> None:
     """One dense Adagrad step on a tensor or on lists of tensors (``s`` is the sum of squares)."""
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.add_sq_(s, g)
     std = M.add_const_(M.sqrt(s), eps)
     M.addcdiv_(p, g, std, -_decayed_lr(lr, lr_decay, step))

@@ -28,13 +28,7 @@ def adam_update(
     equals torch's ``theta -= (eta / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)`` exactly in real
     arithmetic and saves one pass over memory.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        if decoupled:
-            M.decoupled_decay_(p, lr, weight_decay)
-        else:
-            g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     if amsgrad:

@@ -35,13 +35,7 @@ def nadam_update(
     ``addcdiv``), which equals torch's division of ``v`` by ``bc2`` before the root exactly in real
     arithmetic and saves a pass over memory.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        if decoupled:
-            M.decoupled_decay_(p, lr, weight_decay)
-        else:
-            g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     if constant:  # the lecture's form: mu_t = beta1 for every t, so prod mu = beta1**t exactly
         M.mul_(mu_product, beta1)  # kept in torch's state format
         c_g = (1.0 - beta1) / M.bias_correction(beta1, step)

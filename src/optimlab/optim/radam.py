@@ -28,13 +28,7 @@ def radam_update(
     rectified step is computed as ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``:
     torch's order of operations folded into one scalar, one root and one ``addcdiv``.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        if decoupled:
-            M.decoupled_decay_(p, lr, weight_decay)
-        else:
-            g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     bc1 = M.bias_correction(beta1, step)

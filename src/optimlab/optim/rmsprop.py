@@ -28,10 +28,7 @@ def rmsprop_update(
 
     With ``first_grad_init`` the first step sets ``v = g**2`` (an EMA with coefficient 0).
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.ema_sq_const_(v, g, 0.0 if first_grad_init and step == 1 else alpha)
     if centered:
         M.ema_(gbar, g, alpha)

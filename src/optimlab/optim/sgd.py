@@ -27,13 +27,7 @@ def sgd_update(
     On a parameter's first step (``first=True``) the momentum buffer is set to the (regularised)
     gradient, exactly as ``torch.optim.SGD`` does, not to ``(1 - dampening) * g``.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        if decoupled:
-            M.decoupled_decay_(p, lr, weight_decay)
-        else:
-            g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     if momentum != 0:
         if first:
             M.copy_(buf, g)

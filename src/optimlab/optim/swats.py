@@ -35,10 +35,7 @@ def swats_adam_update(
     ``p_k = -c u``; ``uu <- u^T u`` and ``ug <- u^T g`` (0-d outputs), so that
     ``p_k^T p_k = c^2 uu`` and ``-p_k^T g_k = c ug``.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     c = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
@@ -53,10 +50,7 @@ def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maxi
 
     ``rate`` is one float, or one per tensor in list form.
     """
-    if maximize:
-        g = M.negate(g)
-    if weight_decay != 0:
-        g = M.l2_gradient(g, p, weight_decay)
+    g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.mul_(buf, beta1)
     M.add_(buf, g)
     if isinstance(rate, (int, float)):
