@@ -33,6 +33,7 @@ __all__ = [
     "check_fused_args",
     "use_fused",
     "ZeroScratch",
+    "moment_rows",
 ]
 
 
@@ -232,3 +233,26 @@ class ZeroScratch:
         if p.is_contiguous():
             return self._flat[(p.device, p.dtype)][: p.numel()].view(p.shape).zero_()
         return torch.zeros_like(p, memory_format=torch.preserve_format)
+
+
+def moment_rows(state: dict, params: Sequence[Tensor], grads: Sequence[Tensor], *, max_sq: bool = False
+                ) -> tuple[list[tuple], list[float]]:
+    """The Adam family's per-parameter state, in torch's names and format.
+
+    On a parameter's first step creates ``step`` (0-d float32 CPU tensor), ``exp_avg`` and
+    ``exp_avg_sq`` (and ``max_exp_avg_sq`` with ``max_sq``, also when turned on later), advances
+    every step counter, and returns rows ``(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq or None)``
+    with the step values.  ``state`` is the optimizer's ``self.state``.
+    """
+    rows, counters = [], []
+    for p, g in zip(params, grads):
+        st = state[p]
+        if "step" not in st:
+            st["step"] = step_tensor()
+            st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if max_sq and "max_exp_avg_sq" not in st:
+            st["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        counters.append(st["step"])
+        rows.append((p, g, st["exp_avg"], st["exp_avg_sq"], st["max_exp_avg_sq"] if max_sq else None))
+    return rows, increment_steps(counters)

@@ -11,8 +11,8 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_flags, check_range
 from ._common import (
-    ZeroScratch, call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach,
-    run_update, step_tensor, use_fused,
+    ZeroScratch, call_closure, check_fused_args, fill_group_defaults, lr_value, moment_rows, params_with_grad,
+    resolve_foreach, run_update, use_fused,
 )
 from ._docs import common_args
 
@@ -161,23 +161,6 @@ class AdaBound(torch.optim.Optimizer):
         for group in self.param_groups:
             group.setdefault("base_lr", lr_value(group["lr"]))
 
-    def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
-        rows, steps = [], []
-        amsbound = group["amsbound"]
-        for p, g in zip(params, grads):
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = step_tensor()
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if amsbound and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            steps.append(float(state["step"].item()))
-            rows.append((p, g, state["exp_avg"], state["exp_avg_sq"],
-                         state["max_exp_avg_sq"] if amsbound else None))
-        return rows, steps
-
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
@@ -186,7 +169,7 @@ class AdaBound(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, steps = self._state_rows(group, params, grads)
+            rows, steps = moment_rows(self.state, params, grads, max_sq=group["amsbound"])
             lr = lr_value(group["lr"])
             base_lr = group["base_lr"]
             final_lr = group["final_lr"] * (lr / base_lr if base_lr > 0 else 1.0)

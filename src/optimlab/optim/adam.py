@@ -10,8 +10,8 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_flags
 from ._common import (
-    call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
-    step_tensor, use_fused,
+    call_closure, check_fused_args, fill_group_defaults, lr_value, moment_rows, params_with_grad,
+    resolve_foreach, run_update, use_fused,
 )
 from ._docs import common_args
 
@@ -131,24 +131,6 @@ class Adam(torch.optim.Optimizer):
         fill_group_defaults(self.param_groups, amsgrad=False, maximize=False, foreach=None,
                             decoupled_weight_decay=False, bias_correction=True, fused=None)
 
-    def _state_rows(self, group: dict, params: list[Tensor], grads: list[Tensor]):
-        rows, steps = [], []
-        for p, g in zip(params, grads):
-            state = self.state[p]
-            if len(state) == 0:
-                state["step"] = step_tensor()
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            steps.append(float(state["step"].item()))
-            rows.append((p, g, state["exp_avg"], state["exp_avg_sq"],
-                         state["max_exp_avg_sq"] if group["amsgrad"] else None))
-        return rows, steps
-
     @torch.no_grad()
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
@@ -157,7 +139,7 @@ class Adam(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, steps = self._state_rows(group, params, grads)
+            rows, steps = moment_rows(self.state, params, grads, max_sq=group["amsgrad"])
             beta1, beta2 = group["betas"]
             if use_fused(self._owner, group, params, grads, "_fused_adam_", options_ok=group["bias_correction"]):
                 kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_

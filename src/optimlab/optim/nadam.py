@@ -11,7 +11,7 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_choice, check_flags, check_range
 from ._common import (
-    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    call_closure, fill_group_defaults, lr_value, moment_rows, params_with_grad, resolve_foreach, run_update,
 )
 from ._docs import COMMON_ARGS
 
@@ -164,21 +164,16 @@ class NAdam(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, counters = [], []
-            for p, g in zip(params, grads):
+            rows, steps = moment_rows(self.state, params, grads)
+            for i, (p, g, m, v, _) in enumerate(rows):
                 state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
+                if "mu_product" not in state:
                     state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 elif state["mu_product"].dtype != torch.float32 or state["mu_product"].device.type != "cpu":
                     # Optimizer.load_state_dict casts every non-"step" tensor to the parameter's
                     # dtype and device; back to float32 on CPU so that a resumed run is bit-identical.
                     state["mu_product"] = state["mu_product"].to(device="cpu", dtype=torch.float32)
-                counters.append(state["step"])
-                rows.append((p, g, state["exp_avg"], state["exp_avg_sq"], state["mu_product"]))
-            steps = increment_steps(counters)
+                rows[i] = (p, g, m, v, state["mu_product"])
             beta1, beta2 = group["betas"]
             run_update(
                 nadam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),

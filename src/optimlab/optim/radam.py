@@ -11,7 +11,7 @@ from torch import Tensor
 from . import _moments as M
 from ._checks import check_adam_args, check_flags, check_range
 from ._common import (
-    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
+    call_closure, fill_group_defaults, lr_value, moment_rows, params_with_grad, resolve_foreach, run_update,
 )
 from ._docs import COMMON_ARGS
 
@@ -137,16 +137,8 @@ class RAdam(torch.optim.Optimizer):
             params, grads = params_with_grad(self._owner, group)
             if not params:
                 continue
-            rows, counters = [], []
-            for p, g in zip(params, grads):
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                counters.append(state["step"])
-                rows.append((p, g, state["exp_avg"], state["exp_avg_sq"]))
-            steps = increment_steps(counters)
+            rows, steps = moment_rows(self.state, params, grads)
+            rows = [row[:4] for row in rows]
             beta1, beta2 = group["betas"]
             run_update(
                 radam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
