@@ -29,7 +29,7 @@ from typing import Callable, Iterator, Sequence, Union
 import torch
 from torch.utils.data import Sampler
 
-from .optim._checks import check_bool, check_choice, check_int, check_range
+from .checks import check_bool, check_choice, check_int, check_range
 
 __all__ = ["CurriculumSampler", "PACINGS", "pacing_linear", "pacing_root", "pacing_step", "pacing_exponential"]
 

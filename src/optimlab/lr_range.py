@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 
-from .optim._checks import check_choice, check_int, check_range
+from .checks import check_choice, check_int, check_range
 
 __all__ = [
     "LRRangeResult", "lr_range_test", "supervised_step_fn", "lr_range_test_from_batches",

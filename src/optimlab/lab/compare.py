@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from ..optim._checks import check_choice, check_int
+from ..checks import check_choice, check_int
 from .problems import problem_info
 from .runner import RunResult, steps_to_target
 from .spec import RunSpec, grid, lr_grid

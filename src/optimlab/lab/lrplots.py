@@ -38,7 +38,7 @@ def plot_schedule(lr_schedule: Any, steps: int, momentum: Any = None, path: Opti
     Returns:
         the matplotlib Figure.
     """
-    from ..optim._checks import check_int
+    from ..checks import check_int
 
     check_int("plot_schedule", "steps", steps, 1)
     fig, ax = _figure(ax)

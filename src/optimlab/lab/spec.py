@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterable
 
-from ..optim._checks import check_int, check_range
+from ..checks import check_int, check_range
 
 __all__ = ["RunSpec", "grid", "lr_grid", "BUILTIN_PROBES"]
 

@@ -17,7 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from ..optim._checks import check_int
+from ..checks import check_int
 from .runner import RunResult, run
 from .spec import RunSpec
 from .store import is_done, load_result, run_dir

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import torch
 
 from . import _moments as M
-from ._checks import check_choice, check_int, check_range
+from ..checks import check_choice, check_int, check_range
 from ._wrapper import Wrapper
 
 __all__ = ["Lookahead", "make_lookahead"]

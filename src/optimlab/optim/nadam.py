@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_adam_args, check_choice, check_flags, check_range
+from ..checks import check_adam_args, check_choice, check_flags, check_range
 from ._common import (
     call_closure, fill_group_defaults, lr_value, moment_rows, params_with_grad, resolve_foreach, run_update,
 )

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import torch
 
-from ._checks import check_int, check_range
+from ..checks import check_int, check_range
 from ._common import call_closure
 from ._wrapper import Wrapper
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_flags, check_lr, check_range
+from ..checks import check_flags, check_lr, check_range
 from ._common import (
     call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
     use_fused,

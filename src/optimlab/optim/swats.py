@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import _moments as M
-from ._checks import check_adam_args, check_choice, check_flags, check_int, check_range
+from ..checks import check_adam_args, check_choice, check_flags, check_int, check_range
 from ._common import (
     ZeroScratch, call_closure, check_fused_args, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
     use_fused,

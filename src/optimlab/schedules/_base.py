@@ -12,7 +12,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar
 
-from ..optim._checks import check_choice, check_range
+from ..checks import check_choice, check_range
 
 __all__ = ["Schedule", "register", "available_schedules", "make_schedule", "from_dict", "check_step"]
 

@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..optim._checks import check_choice, check_int, check_range
+from ..checks import check_choice, check_int, check_range
 from ._base import Schedule, check_nonneg, check_positive, register
 
 __all__ = ["Constant", "LinearWarmup", "UntunedWarmup", "StepDecay", "ExponentialDecay", "CosineAnnealing"]

@@ -6,7 +6,7 @@ import bisect
 from dataclasses import dataclass
 from typing import Sequence as Seq
 
-from ..optim._checks import check_int, check_range
+from ..checks import check_int, check_range
 from ._base import Schedule, check_schedule, register
 
 __all__ = ["Warmup", "Sequence"]

@@ -8,7 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Optional
 
-from ..optim._checks import check_bool, check_choice, check_int, check_range
+from ..checks import check_bool, check_choice, check_int, check_range
 from ._base import Schedule, anneal, check_nonneg, check_positive, register
 
 __all__ = ["SGDR", "Cyclic", "CyclicMomentum", "OneCycle", "OneCycleMomentum"]

@@ -17,7 +17,7 @@ import time
 import traceback
 from pathlib import Path
 
-from ...optim._checks import check_choice, check_int
+from ...checks import check_choice, check_int
 from ..store import atomic_write, is_done
 from ..sweep import check_specs, run_sweep
 from .base import MODES, Claim, Context

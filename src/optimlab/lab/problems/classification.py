@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...optim._checks import check_choice, check_int, check_range
+from ...checks import check_choice, check_int, check_range
 from . import Problem, check_size, register_problem
 
 __all__ = ["make_classification_problem", "load_digits_split"]

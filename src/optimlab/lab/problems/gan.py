@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...optim._checks import check_int, check_range
+from ...checks import check_int, check_range
 from . import Problem, check_size, register_problem
 
 

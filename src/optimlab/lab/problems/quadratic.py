@@ -21,7 +21,7 @@ import math
 import torch
 from torch import nn
 
-from ...optim._checks import check_choice, check_int, check_range
+from ...checks import check_choice, check_int, check_range
 from . import Problem, check_size, register_problem
 
 

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...optim._checks import check_choice, check_int
+from ...checks import check_choice, check_int
 from . import Problem, check_size, register_problem
 
 

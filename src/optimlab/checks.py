@@ -4,7 +4,9 @@ Every check raises ``ValueError("<Owner>: <arg> must be <range>, got <value>")``
 user reading the message knows which class complained, about which argument, what is
 allowed and what was passed.  Nothing is ever clamped silently.
 
-Schedules, the LR range test and the lab use the same helpers (``owner`` is any name).
+The optimizers, schedules, the LR range test, the curriculum sampler and the lab all validate
+with these helpers (``owner`` is any name); the module is public so that user code (a problem
+factory, a schedule of its own) can raise the same messages.
 """
 
 from __future__ import annotations
