@@ -135,7 +135,7 @@ def test_lecture_bounds_are_final_lr_01_and_gamma_one_minus_beta2():
     """The lecture's clip(x, 0.1 - 0.1/((1-b2)t+1), 0.1 + 0.1/((1-b2)t)) is final_lr=0.1, gamma=1-b2."""
     b2 = 0.99
     for t in (1, 10, 1000):
-        lo, hi = optimlab.optim._moments.rate_bounds(0.1, 1 - b2, t)
+        lo, hi = optimlab.optim.adabound.rate_bounds(0.1, 1 - b2, t)
         assert math.isclose(lo, 0.1 - 0.1 / ((1 - b2) * t + 1))
         assert math.isclose(hi, 0.1 + 0.1 / ((1 - b2) * t))
 

@@ -5,7 +5,7 @@ from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .nadam import NAdam
 from .radam import RAdam
-from .registry import available_optimizers, create_optimizer, optimizer_info, register
+from .registry import available_optimizers, create_optimizer, optimizer_info, register, register_wrapper
 from .rmsprop import RMSprop
 from .sgd import SGD, SGDW
 from .lookahead import Lookahead
@@ -16,5 +16,5 @@ __all__ = [
     "SGD", "SGDW", "Adam", "AdamW",
     "Adagrad", "RMSprop", "NAdam", "RAdam",
     "AdaBound", "AMSBound", "SWATS", "Lookahead", "GradientNoise",
-    "create_optimizer", "available_optimizers", "optimizer_info", "register",
+    "create_optimizer", "available_optimizers", "optimizer_info", "register", "register_wrapper",
 ]

@@ -327,19 +327,6 @@ def rectification(rho_inf: float, rho_t: float) -> float:
 # AdaBound, SWATS (issue 3)
 # ---------------------------------------------------------------------------------------------
 
-def rate_bounds(final_lr: float, gamma: float, step: float) -> tuple[float, float]:
-    """AdaBound's dynamic bounds on the per-coordinate rate at step t (Luo et al., 2019):
-
-    eta_l(t) = final_lr * (1 - 1/(gamma t + 1)),  eta_u(t) = final_lr * (1 + 1/(gamma t)).
-
-    Both tend to ``final_lr``; ``gamma = 0`` gives (0, inf), i.e. no bound.  The lecture's
-    0.1 -/+ 0.1/((1-beta2) t (+1)) is final_lr = 0.1, gamma = 1 - beta2.
-    """
-    if gamma == 0:
-        return 0.0, math.inf
-    return final_lr * (1.0 - 1.0 / (gamma * step + 1.0)), final_lr * (1.0 + 1.0 / (gamma * step))
-
-
 def clamp_rate_denominator_(den: TensorOrList, step_size: float, low: float, high: float) -> TensorOrList:
     """Clip the rate ``step_size / den`` to ``[low, high]`` by clamping ``den`` in place.
 

@@ -3,6 +3,7 @@ bounds that tighten towards an SGD rate ``final_lr``."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import torch
@@ -16,7 +17,20 @@ from ._common import (
 )
 from ._docs import common_args
 
-__all__ = ["AdaBound", "AMSBound", "adabound_update"]
+__all__ = ["AdaBound", "AMSBound", "adabound_update", "rate_bounds"]
+
+
+def rate_bounds(final_lr: float, gamma: float, step: float) -> tuple[float, float]:
+    """AdaBound's dynamic bounds on the per-coordinate rate at step t (Luo et al., 2019):
+
+    eta_l(t) = final_lr * (1 - 1/(gamma t + 1)),  eta_u(t) = final_lr * (1 + 1/(gamma t)).
+
+    Both tend to ``final_lr``; ``gamma = 0`` gives (0, inf), i.e. no bound.  The lecture's
+    0.1 -/+ 0.1/((1-beta2) t (+1)) is final_lr = 0.1, gamma = 1 - beta2.
+    """
+    if gamma == 0:
+        return 0.0, math.inf
+    return final_lr * (1.0 - 1.0 / (gamma * step + 1.0)), final_lr * (1.0 + 1.0 / (gamma * step))
 
 
 def adabound_update(
@@ -36,7 +50,7 @@ def adabound_update(
         M.maximum_(vmax, v)
         v = vmax
     step_size = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
-    low, high = M.rate_bounds(final_lr, gamma, step)
+    low, high = rate_bounds(final_lr, gamma, step)
     if step_size == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
         return
     denom = M.add_scalar_(M.sqrt(v), eps)
@@ -210,7 +224,7 @@ class AdaBound(torch.optim.Optimizer):
                                beta1=beta1, beta2=beta2, weight_decay=0.0,
                                eps=group["eps"] / M.bias_correction_sqrt(beta2, k), amsgrad=amsbound,
                                maximize=maximize)
-            low, high = M.rate_bounds(final_lr, group["gamma"], k)
+            low, high = rate_bounds(final_lr, group["gamma"], k)
             if lr == 0 or high == 0:  # nothing moves (as in adabound_update)
                 continue
             d.div_(m).nan_to_num_(nan=0.0).clamp_(-high, -low)

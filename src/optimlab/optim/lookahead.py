@@ -10,7 +10,7 @@ from . import _moments as M
 from ..checks import check_choice, check_int, check_range
 from ._wrapper import Wrapper
 
-__all__ = ["Lookahead", "make_lookahead"]
+__all__ = ["Lookahead"]
 
 _MOMENTUM_KEYS = ("momentum_buffer", "exp_avg")
 
@@ -142,20 +142,3 @@ class Lookahead(Wrapper):
                     st["slow_momentum"] = torch.zeros_like(buf)
                 buf.lerp_(st["slow_momentum"], 1.0 - alpha)  # b <- alpha b + (1 - alpha) b_slow
                 st["slow_momentum"].copy_(buf)
-
-
-def make_lookahead(params, inner: str = "adam", *, k: int = 5, alpha: float = 0.5, pullback: str = "keep",
-                   **inner_kwargs: Any) -> Lookahead:
-    """Registry factory: ``Lookahead(create_optimizer(inner, params, **inner_kwargs), k, alpha, pullback)``.
-
-    Spelled ``"lookahead"`` (with ``inner="radam"``) or ``"lookahead_radam"`` in the registry; an
-    unknown keyword raises the inner class's ``TypeError``.
-
-    >>> import torch, optimlab
-    >>> opt = optimlab.create_optimizer("lookahead_sgdm", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, k=10)
-    >>> type(opt).__name__, type(opt.optimizer).__name__, opt.param_groups[0]["lookahead_k"]
-    ('Lookahead', 'SGD', 10)
-    """
-    from .registry import create_optimizer
-
-    return Lookahead(create_optimizer(inner, params, **inner_kwargs), k=k, alpha=alpha, pullback=pullback)

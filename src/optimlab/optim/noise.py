@@ -11,7 +11,7 @@ from ..checks import check_int, check_range
 from ._common import call_closure
 from ._wrapper import Wrapper
 
-__all__ = ["GradientNoise", "make_noisy", "noise_variance"]
+__all__ = ["GradientNoise", "noise_variance"]
 
 
 def noise_variance(eta: float, gamma: float, t: float) -> float:
@@ -142,19 +142,3 @@ class GradientNoise(Wrapper):
         self._generators = {}
         for key, st in rng["states"].items():
             self._generator(torch.device(key)).set_state(st.clone())
-
-
-def make_noisy(params, inner: str = "adam", *, eta: float = 0.01, gamma: float = 0.55, seed: int | None = None,
-               **inner_kwargs: Any) -> GradientNoise:
-    """Registry factory: ``GradientNoise(create_optimizer(inner, params, **inner_kwargs), eta, gamma, seed)``.
-
-    Spelled ``"noisy"`` (with ``inner="sgdm"``) or ``"noisy_sgdm"`` in the registry.
-
-    >>> import torch, optimlab
-    >>> opt = optimlab.create_optimizer("noisy_adam", [torch.nn.Parameter(torch.zeros(2))], lr=0.1, eta=0.3)
-    >>> type(opt).__name__, type(opt.optimizer).__name__, opt.param_groups[0]["noise_eta"]
-    ('GradientNoise', 'Adam', 0.3)
-    """
-    from .registry import create_optimizer
-
-    return GradientNoise(create_optimizer(inner, params, **inner_kwargs), eta=eta, gamma=gamma, seed=seed)
