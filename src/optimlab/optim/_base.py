@@ -2,11 +2,10 @@
 ``fused``, ``capturable``, ``differentiable``), checkpoint handling, and the dispatch between the
 reference rule and a fast kernel.
 
-An optimizer's ``step`` reads like torch's own::
+An optimizer's step reads like torch's own (``OptimizerBase.step`` evaluates the closure and calls
+``_step_impl``)::
 
-    @step_context
-    def step(self, closure=None):
-        loss = call_closure(closure)
+    def _step_impl(self):
         for group in self.param_groups:
             params, grads, exp_avgs, ... = [], [], [], ...
             self._init_group(group, params, grads, exp_avgs, ...)   # state creation only
@@ -31,6 +30,7 @@ over non-overlapping dense memory), eager mode.  Anything else takes the referen
 from __future__ import annotations
 
 import functools
+import logging
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
@@ -39,7 +39,7 @@ from torch import Tensor
 from ..checks import check_bool
 
 __all__ = ["OptimizerBase", "step_context", "call_closure", "tensor_mode", "kernel_ok", "plain_rows_ok",
-           "run_inner_step"]
+           "run_inner_step", "check_state_shapes", "transform_grads", "GradTransform"]
 
 _PLAIN_PARAM = (Tensor, torch.nn.Parameter)
 
@@ -56,11 +56,14 @@ def step_context(step: Callable) -> Callable:
         prev = torch.is_grad_enabled()
         try:
             torch.set_grad_enabled(bool(self.defaults.get("differentiable", False)))
-            torch._dynamo.graph_break()
-            return step(self, *args, **kwargs)
+            if torch.compiler.is_compiling():  # (eagerly, importing torch._dynamo would cost seconds)
+                torch._dynamo.graph_break()
+            result = step(self, *args, **kwargs)
         finally:
-            torch._dynamo.graph_break()
+            if torch.compiler.is_compiling():
+                torch._dynamo.graph_break()
             torch.set_grad_enabled(prev)
+        return result  # outside the try: dynamo resumes after a graph break only there
 
     return wrapper
 
@@ -124,7 +127,10 @@ def kernel_ok(group: dict, rows: Sequence[Sequence[Tensor | None]], kernel: str,
 
     ``fused=None`` (the default) uses it when ``foreach`` is also None, the group is not in tensor
     mode, the kernel implements the group's options (``options_ok``) and every row qualifies;
-    ``fused=False`` never; ``fused=True`` requires it and raises ``RuntimeError`` saying why not.
+    ``fused=False`` never.  ``fused=True`` raises ``RuntimeError`` where torch's ``fused=True``
+    would (parameters that are not floating-point CPU tensors) or where the kernel cannot
+    implement the group's options; elsewhere, where a row does not qualify (a layout, a subclass,
+    a dtype the kernel gets wrong), the reference rule runs instead and the reason is logged once.
     """
     fused = group.get("fused")
     if fused is False or (fused is None and group.get("foreach") is not None):
@@ -136,14 +142,30 @@ def kernel_ok(group: dict, rows: Sequence[Sequence[Tensor | None]], kernel: str,
         reason = "does not run with capturable, differentiable or under torch.compile"
     elif not options_ok:
         reason = "does not support this group's options"
-    elif not plain_rows_ok(rows, dtypes):
-        reason = (f"needs plain CPU tensors of dtype {', '.join(sorted(str(d).replace('torch.', '') for d in dtypes))}"
-                  f", with parameter, gradient and state of the same size and layout")
     if reason is None:
-        return True
+        if plain_rows_ok(rows, dtypes):
+            return True
+        if not fused:
+            return False
+        if all(r[0].is_floating_point() and r[0].device.type == "cpu" for r in rows):
+            _log_once(owner, f"{owner}: fused=True runs the reference rule for this group: torch.{kernel} is used "
+                             f"only on plain CPU tensors of dtype "
+                             f"{', '.join(sorted(str(d).replace('torch.', '') for d in dtypes))} with parameter, "
+                             f"gradient and state laid out alike")
+            return False
+        reason = "needs floating-point CPU parameters"
     if fused:
         raise RuntimeError(f"{owner}: fused=True {reason}")
     return False
+
+
+_LOGGED: set[str] = set()
+
+
+def _log_once(key: str, message: str) -> None:
+    if message not in _LOGGED:
+        _LOGGED.add(message)
+        logging.getLogger("optimlab.optim").warning(message)
 
 
 def _named(group: dict, i: int) -> str:
@@ -151,17 +173,45 @@ def _named(group: dict, i: int) -> str:
     return repr(names[i]) if names and i < len(names) else f"#{i}"
 
 
-def run_inner_step(optimizer: torch.optim.Optimizer, closure: Callable[[], Any] | None) -> Any:
-    """A wrapper's call of its inner optimizer's step.
+GradTransform = Callable[[dict, list, list], list]
 
-    An optimlab optimizer without step hooks of its own runs its step body directly (no second
-    set of graph breaks, so ``torch.compile`` of the wrapper's step gives one graph); otherwise
-    ``optimizer.step`` is called as usual (its hooks run).
+
+def transform_grads(grad_transform: GradTransform | None, group: dict, params: list, grads: list) -> None:
+    """Replace ``grads`` (in place) by ``grad_transform(group, params, grads)``: how a wrapper
+    (gradient noise) changes the gradients an optimlab optimizer uses without writing ``p.grad``."""
+    if grad_transform is not None:
+        grads[:] = grad_transform(group, params, grads)
+
+
+def run_inner_step(optimizer: torch.optim.Optimizer, grad_transform: GradTransform | None = None) -> None:
+    """A wrapper's call of its inner optimizer's step (the wrapper has evaluated the closure).
+
+    An optimlab optimizer or wrapper without step hooks of its own runs its step body directly,
+    with ``grad_transform`` applied to each group's gradients after they are collected (no second
+    set of graph breaks and no mutation of ``p.grad``, so ``torch.compile`` of the wrapper's step
+    gives one graph).  Any other optimizer (torch's), or one with step hooks, runs ``step()`` as
+    usual, its hooks included; a ``grad_transform`` is then applied by putting the transformed
+    gradients in ``p.grad`` for the call and the originals back afterwards.
     """
     body = getattr(optimizer, "_step_impl", None)
-    if body is None or optimizer._optimizer_step_pre_hooks or optimizer._optimizer_step_post_hooks:
-        return optimizer.step(closure) if closure is not None else optimizer.step()
-    return body(closure)
+    if body is not None and not optimizer._optimizer_step_pre_hooks and not optimizer._optimizer_step_post_hooks:
+        body(grad_transform)
+        return
+    if grad_transform is None:
+        optimizer.step()
+        return
+    swapped = []
+    try:
+        for group in optimizer.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            new = grad_transform(group, params, [p.grad for p in params])
+            for p, g in zip(params, new):
+                swapped.append((p, p.grad))
+                p.grad = g
+        optimizer.step()
+    finally:
+        for p, g in swapped:
+            p.grad = g
 
 
 class OptimizerBase(torch.optim.Optimizer):
@@ -182,9 +232,16 @@ class OptimizerBase(torch.optim.Optimizer):
     @step_context
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
-        return self._step_impl(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._step_impl()
+        return loss
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
+    def _step_impl(self, grad_transform: GradTransform | None = None) -> None:
+        """One step of every group; ``grad_transform`` (see :func:`transform_grads`) is how a wrapper
+        changes the gradients used."""
         raise NotImplementedError
 
     @classmethod
@@ -200,11 +257,11 @@ class OptimizerBase(torch.optim.Optimizer):
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        defaults = {"foreach": None, "maximize": False, "capturable": False, "differentiable": False,
-                    **self._group_defaults}
+        defaults = {"foreach": None, "maximize": False, "differentiable": False, **self._group_defaults}
         for group in self.param_groups:
             for key, value in defaults.items():
-                group.setdefault(key, value)
+                if key in self.defaults:  # only the options this class takes
+                    group.setdefault(key, value)
         self._normalize_counters()
         self._check_state_shapes()
 
@@ -240,11 +297,17 @@ class OptimizerBase(torch.optim.Optimizer):
                         st[key] = value.to(device=device, dtype=torch.float32)
 
     def _check_state_shapes(self) -> None:
-        for gi, group in enumerate(self.param_groups):
-            for i, p in enumerate(group["params"]):
-                for key, value in self.state.get(p, {}).items():
-                    if isinstance(value, Tensor) and value.dim() > 0 and value.shape != p.shape:
-                        raise ValueError(
-                            f"{self._owner}: state {key!r} of parameter {_named(group, i)} of group {gi} has shape "
-                            f"{list(value.shape)}, but the parameter has shape {list(p.shape)}; the checkpoint does "
-                            f"not match this model")
+        check_state_shapes(self._owner, self)
+
+
+def check_state_shapes(owner: str, optimizer: torch.optim.Optimizer) -> None:
+    """``ValueError`` naming the parameter if a state tensor (other than a 0-d scalar) does not have
+    its parameter's shape (a checkpoint of another model, a resized layer)."""
+    for gi, group in enumerate(optimizer.param_groups):
+        for i, p in enumerate(group["params"]):
+            for key, value in optimizer.state.get(p, {}).items():
+                if isinstance(value, Tensor) and value.dim() > 0 and value.shape != p.shape:
+                    raise ValueError(
+                        f"{owner}: state {key!r} of parameter {_named(group, i)} of group {gi} has shape "
+                        f"{list(value.shape)}, but the parameter has shape {list(p.shape)}; the checkpoint does "
+                        f"not match this model")

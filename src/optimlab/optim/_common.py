@@ -28,6 +28,7 @@ __all__ = [
     "ZeroScratch",
     "init_moments",
     "FUSED_DTYPES",
+    "opmath_rows",
 ]
 
 FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
@@ -114,6 +115,41 @@ def advance(counters: list[Tensor], tensor: bool) -> list:
     return [c.item() for c in counters]
 
 
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def opmath_rows(rows: list[tuple]) -> tuple[list[tuple], Callable[[], None]]:
+    """Rows whose parameter is float16/bfloat16, computed in float32 (as torch's fused kernels do):
+    returns the rows with float32 copies of their half-precision tensors, and a function that
+    writes the results back (parameter and state; never the gradient, at index 1).  In half
+    precision ``eps`` underflows and squares lose their small values, so a rule evaluated in the
+    parameter's dtype can divide by zero (torch's own per-tensor Adam gives NaN in float16)."""
+    if not any(row[0].dtype in _HALF for row in rows):
+        return rows, lambda: None
+    work, back = [], []
+    for row in rows:
+        if row[0].dtype in _HALF:
+            up = tuple(t.float() if isinstance(t, Tensor) and t.dtype in _HALF else t for t in row)
+            back.append((row, up))
+            work.append(up)
+        else:
+            work.append(row)
+
+    def write_back() -> None:
+        for row, up in back:
+            for i, (t, u) in enumerate(zip(row, up)):
+                if i != 1 and u is not t:
+                    t.copy_(u)
+
+    return work, write_back
+
+
+def _scalar_dtype(t: Tensor) -> torch.dtype:
+    """float64 for the scalar math of a tensor-mode step (a 0-d tensor: cheap), except where the
+    device has none (MPS)."""
+    return torch.float32 if t.device.type == "mps" else torch.float64
+
+
 def _real(t: Tensor | None) -> Tensor | None:
     if t is not None and torch.is_complex(t):
         return torch.view_as_real(t)
@@ -142,8 +178,13 @@ def run_update(
         return
     if any(row[0].is_complex() for row in rows):
         rows = [tuple(_real(t) for t in row) for row in rows]
+    rows, write_back = opmath_rows(rows)
     if steps is not None and isinstance(steps[0], Tensor):
+        # Tensor mode: per tensor, on a float64 copy of each counter (a differentiable step's ops
+        # may save it, and it is advanced in place next step; in float32, 1 - beta2**t is off by
+        # ~1e-5 relative early on and RAdam's rho_t cancels to 1e-4).
         foreach = False
+        steps = [s.to(dtype=_scalar_dtype(s), copy=True) for s in steps]
     if not foreach:
         if steps is None:
             for row in rows:
@@ -151,6 +192,7 @@ def run_update(
         else:
             for row, s in zip(rows, steps):
                 update(*row, step=s, **hyper)
+        write_back()
         return
     keyed = list(zip(rows, steps if steps is not None else [None] * len(rows)))
     nones = tuple(t is None for t in rows[0])
@@ -167,6 +209,7 @@ def run_update(
             update(*cols, **hyper)
         else:
             update(*cols, step=s, **hyper)
+    write_back()
 
 
 def check_fused_args(owner: str, fused: Any, foreach: Any, unsupported: dict[str, bool] | None = None) -> None:

@@ -50,6 +50,17 @@ def _out_ok() -> bool:
     return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
+def _saved(t: Tensor) -> Tensor:
+    """An operand as an out-of-place op may save it for backward.
+
+    Only a ``differentiable=True`` step records autograd (grad mode is on only there); then a
+    parameter or state tensor that an op saves must not be modified in place afterwards (this
+    step's update, or the next step's), so the op gets a copy (as torch's optimizers clone in
+    that mode).  Otherwise the tensor itself.
+    """
+    return t.clone() if torch.is_grad_enabled() else t
+
+
 def is_tensor_scalar(c) -> bool:
     """Whether a coefficient is a (0-d) tensor rather than a Python number (or list of numbers)."""
     return isinstance(c, Tensor)
@@ -81,7 +92,7 @@ def add_(x: TensorOrList, y: TensorOrList, alpha: Scalar = 1.0) -> TensorOrList:
     """x <- x + alpha * y (in place)."""
     if _one(x):
         if isinstance(alpha, Tensor):
-            return x.add_(y * alpha)
+            return x.add_(_saved(y) * alpha)
         return x.add_(y, alpha=alpha)
     if isinstance(alpha, (int, float)):
         torch._foreach_add_(x, y, alpha=alpha)
@@ -94,9 +105,13 @@ def add_scalar_(x: TensorOrList, c: Scalar, *, constant: bool = False) -> Tensor
     """x <- x + c (in place); ``c`` a float, a 0-d tensor, or one float per tensor.
 
     ``constant=True`` says ``c`` is a hyperparameter that stays the same from step to step
-    (``eps``): on CPU it is then passed as a cached 0-d tensor (see ``_cached``).
+    (``eps``): on CPU it is then passed as a cached 0-d tensor (see ``_cached``).  Used on
+    temporaries (a denominator), so while autograd records the step it returns ``x + c`` instead
+    (``x`` may be saved for backward, e.g. a ``sqrt`` result).
     """
     if _one(x):
+        if torch.is_grad_enabled():
+            return x + c
         if constant and isinstance(c, float) and x.is_cpu:
             return x.add_(_cached(c))
         return x.add_(c)
@@ -126,6 +141,8 @@ def lerp_(x: TensorOrList, y: TensorOrList, weight: Scalar) -> TensorOrList:
 def addcdiv_(x: TensorOrList, num: TensorOrList, den: TensorOrList, value: Scalar = 1.0) -> TensorOrList:
     """x <- x + value * num / den (in place)."""
     if _one(x):
+        if torch.is_grad_enabled():
+            num, den = _saved(num), _saved(den)
         if isinstance(value, Tensor):
             return x.addcdiv_(num * value, den)
         return x.addcdiv_(num, den, value=value)
@@ -136,6 +153,8 @@ def addcdiv_(x: TensorOrList, num: TensorOrList, den: TensorOrList, value: Scala
 def addcmul_(x: TensorOrList, a: TensorOrList, b: TensorOrList, value: Scalar = 1.0) -> TensorOrList:
     """x <- x + value * a * b (in place)."""
     if _one(x):
+        if torch.is_grad_enabled():
+            a, b = _saved(a), _saved(b)
         if isinstance(value, Tensor):
             return x.addcmul_(a * value, b)
         return x.addcmul_(a, b, value=value)
@@ -146,7 +165,7 @@ def addcmul_(x: TensorOrList, a: TensorOrList, b: TensorOrList, value: Scalar = 
 def addcmul(x: TensorOrList, a: TensorOrList, b: TensorOrList, value: float = 1.0) -> TensorOrList:
     """x + value * a * b (new tensor(s))."""
     if _one(x):
-        return torch.addcmul(x, a, b, value=value)
+        return torch.addcmul(x, _saved(a), _saved(b), value=value)
     return torch._foreach_addcmul(x, a, b, value)
 
 
@@ -158,8 +177,10 @@ def sqrt(x: TensorOrList) -> TensorOrList:
 
 
 def sqrt_(x: TensorOrList) -> TensorOrList:
-    """x <- sqrt(x) (in place)."""
+    """x <- sqrt(x) (in place; out of place while autograd records the step)."""
     if _one(x):
+        if torch.is_grad_enabled():
+            return x.sqrt()
         return x.sqrt_()
     torch._foreach_sqrt_(x)
     return x
@@ -170,7 +191,7 @@ def maximum_(x: TensorOrList, y: TensorOrList) -> TensorOrList:
     if _one(x):
         if _out_ok():
             return torch.maximum(x, y, out=x)
-        return x.copy_(torch.maximum(x, y))
+        return x.copy_(torch.maximum(_saved(x), _saved(y)))
     torch._foreach_maximum_(x, y)
     return x
 
@@ -283,7 +304,7 @@ def regularized_gradient(p: TensorOrList, g: TensorOrList, lr: Scalar, weight_de
         if decoupled:
             decoupled_decay_(p, lr, weight_decay)
         elif _one(g):
-            g = g.add(p, alpha=weight_decay) if not isinstance(weight_decay, Tensor) else g + p * weight_decay
+            g = g.add(p, alpha=weight_decay) if not isinstance(weight_decay, Tensor) else g + _saved(p) * weight_decay
         else:
             g = torch._foreach_add(g, p, alpha=weight_decay)
     return g

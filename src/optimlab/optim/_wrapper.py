@@ -27,10 +27,12 @@ different kinds compose (``Lookahead(GradientNoise(Adam))``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
+
+from ._base import check_state_shapes, step_context
 
 __all__ = ["Wrapper", "counter"]
 
@@ -103,6 +105,21 @@ class Wrapper(torch.optim.Optimizer):
     def _check_group(self, group: dict) -> None:
         """Raise ``ValueError`` for an invalid wrapper key in ``group`` (subclasses)."""
 
+    @step_context
+    def step(self, closure: Callable[[], Any] | None = None):
+        """Evaluate the closure (once, under ``enable_grad``), then this wrapper's step."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self._step_impl()
+        return loss
+
+    def _step_impl(self, grad_transform=None) -> None:
+        """This wrapper's step; ``grad_transform`` comes from an outer wrapper (see
+        :func:`~optimlab.optim._base.run_inner_step`)."""
+        raise NotImplementedError
+
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.optimizer.zero_grad(set_to_none)
 
@@ -122,6 +139,7 @@ class Wrapper(torch.optim.Optimizer):
         try:
             inner.load_state_dict(state_dict)
             self._share()
+            check_state_shapes(self._owner, self)
         except Exception:
             inner.state, inner.param_groups = before
             self._share()

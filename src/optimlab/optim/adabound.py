@@ -4,14 +4,14 @@ bounds that tighten towards an SGD rate ``final_lr``."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
-from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
+from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
     ZeroScratch, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update, scalar,
 )
@@ -155,7 +155,7 @@ class AdaBound(OptimizerBase):
 
     _owner = "AdaBound"
     _amsbound_default = False
-    _group_defaults = {"amsbound": False, "decoupled_weight_decay": False, "fused": None}
+    _group_defaults = {"capturable": False, "amsbound": False, "decoupled_weight_decay": False, "fused": None}
 
     def __init__(
         self,
@@ -208,12 +208,13 @@ class AdaBound(OptimizerBase):
                      max_sq=group["amsbound"])
         return bool(params)
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
             if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps):
                 continue
+            transform_grads(grad_transform, group, params, grads)
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
@@ -229,7 +230,6 @@ class AdaBound(OptimizerBase):
                 eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
                 amsbound=group["amsbound"], maximize=group["maximize"],
             )
-        return loss
 
     def _fused_steps(self, group: dict, rows: list[tuple], steps: list[float], lr: float, final_lr: float,
                      beta1: float, beta2: float, wd: float) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
-from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
+from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
     FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, new_step, resolve_foreach, run_update,
 )
@@ -148,13 +148,14 @@ class Adagrad(OptimizerBase):
             steps.append(state["step"])
         return sparse
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, sums, steps = [], [], [], []
             sparse = self._init_group(group, params, grads, sums, steps)
             if not params:
                 continue
+            transform_grads(grad_transform, group, params, grads)
             if sparse and group["weight_decay"] != 0:
                 raise RuntimeError(f"{self._owner} does not support sparse gradients with weight_decay > 0 (the L2 "
                                    f"term is dense), got weight_decay={group['weight_decay']!r}")
@@ -174,4 +175,3 @@ class Adagrad(OptimizerBase):
                 rows, values = [rows[i] for i in dense], [values[i] for i in dense]
             run_update(adagrad_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
                        weight_decay=weight_decay, **rule)
-        return loss

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_adam_args, check_flags
-from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
+from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
     FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update,
 )
@@ -98,7 +98,7 @@ class Adam(OptimizerBase):
     """
 
     _owner = "Adam"
-    _group_defaults = {"amsgrad": False, "decoupled_weight_decay": False, "bias_correction": True, "fused": None}
+    _group_defaults = {"capturable": False, "amsgrad": False, "decoupled_weight_decay": False, "bias_correction": True, "fused": None}
 
     def __init__(
         self,
@@ -123,6 +123,10 @@ class Adam(OptimizerBase):
                     decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction)
         self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
         check_fused_args(owner, fused, foreach, {"bias_correction=False": not bias_correction})
+        for name, value in (("lr", lr), ("betas[0]", betas[0]), ("betas[1]", betas[1])):
+            if isinstance(value, Tensor) and foreach and not capturable:  # as torch.optim.Adam
+                raise ValueError(f"{owner}: {name} as a Tensor needs capturable=True with foreach=True (the foreach "
+                                 f"kernels would read it back every step), got foreach=True, capturable=False")
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
             foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
@@ -138,12 +142,13 @@ class Adam(OptimizerBase):
                      max_sq=group["amsgrad"])
         return bool(params)
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
             if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps):
                 continue
+            transform_grads(grad_transform, group, params, grads)
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
@@ -161,7 +166,6 @@ class Adam(OptimizerBase):
                 decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
                 bias_correction=group["bias_correction"], maximize=group["maximize"],
             )
-        return loss
 
 
 class AdamW(Adam):

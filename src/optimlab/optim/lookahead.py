@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
 
 import torch
 
 from . import _ops as M
 from ..checks import check_choice, check_int, check_range
-from ._base import run_inner_step, step_context, tensor_mode
+from ._base import run_inner_step, tensor_mode
 from ._wrapper import Wrapper
 
 __all__ = ["Lookahead"]
@@ -54,9 +53,9 @@ class Lookahead(Wrapper):
     first; the rule of the widely used lookahead.pytorch implementation).
 
     Deviations: slow weights are created lazily, at a parameter's first step with a gradient
-    (a parameter that never receives a gradient has no slow copy and is never touched); with a
-    ``closure`` and no gradient before the step, the pre-step values of parameters without slow
-    weights are snapshotted so that :math:`\phi_0=\theta_0` still holds.  The counter is per
+    (a parameter that never receives a gradient has no slow copy and is never touched).  A
+    ``closure`` is evaluated once, by the wrapper, before the inner step (so an inner optimizer
+    that re-evaluates its closure several times, such as L-BFGS, is not supported).  The counter is per
     group and counts calls of ``step`` (a step skipped by ``GradScaler`` does not count).
 
     Paper's recommended defaults: ``k=5``, ``alpha=0.5`` (the paper also uses k=10, alpha=0.8).
@@ -100,25 +99,22 @@ class Lookahead(Wrapper):
         check_range(owner, "alpha", group["lookahead_alpha"], 0.0, 1.0, low_closed=False)
         check_choice(owner, "pullback", group["lookahead_pullback"], ("keep", "reset", "pullback"))
 
-    @step_context
-    def step(self, closure: Callable[[], Any] | None = None):
-        """One inner step; every ``k``-th step of a group, the slow-weight sync of that group."""
-        return self._step_impl(closure)
-
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
+    def _step_impl(self, grad_transform=None) -> None:
         groups = self._groups()
-        # phi_0 = theta_0: the pre-step values of parameters that have no slow weights yet (stored
-        # after the inner step, so that the inner optimizer creates its state first)
-        fresh = {}
-        for group in groups:
-            for p in group["params"]:
-                if "lookahead_slow" not in self.state.get(p, ()) and (
-                        p.grad is not None or (closure is not None and p.requires_grad)):
-                    fresh[p] = p.detach().clone(memory_format=torch.preserve_format)
-        loss = run_inner_step(self.optimizer, closure)
+        # phi_0 = theta_0: the pre-step values of parameters that have no slow weights yet, stored
+        # after the inner step, so that the inner optimizer creates its state first.  While
+        # torch.compile traces, the state is not read before the inner step (its state creation
+        # runs eagerly there, and a dict read before it would be written back over it): every
+        # parameter is copied, and the compiler drops the copies no one uses after the first step.
+        traced = torch.compiler.is_compiling()
+        fresh = {p: p.detach().clone(memory_format=torch.preserve_format)
+                 for group in groups for p in group["params"]
+                 if p.grad is not None and (traced or "lookahead_slow" not in self.state.get(p, ()))}
+        run_inner_step(self.optimizer, grad_transform)
         for p, value in fresh.items():
-            if p.grad is not None:
-                self.state[p]["lookahead_slow"] = value
+            st = self.state[p]
+            if "lookahead_slow" not in st:
+                st["lookahead_slow"] = value
         for group in groups:
             count = group["lookahead_step"]
             count.add_(1)
@@ -126,7 +122,6 @@ class Lookahead(Wrapper):
                 self._sync(group, count % group["lookahead_k"] == 0)
             elif int(count) % group["lookahead_k"] == 0:
                 self._sync(group, True)
-        return loss
 
     @torch.no_grad()
     def _sync(self, group: dict, when) -> None:

@@ -3,14 +3,14 @@ constant beta1."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_range
-from ._base import OptimizerBase, call_closure, tensor_mode
+from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
@@ -127,7 +127,7 @@ class NAdam(OptimizerBase):
     """
 
     _owner = "NAdam"
-    _group_defaults = {"decoupled_weight_decay": False, "momentum_schedule": "warmup"}
+    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "momentum_schedule": "warmup"}
     _scalar_state = ("step", "mu_product")
 
     def __init__(
@@ -171,20 +171,20 @@ class NAdam(OptimizerBase):
             mu_products.append(state["mu_product"])
         return bool(params)
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = [], [], [], [], [], []
             if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, mu_products, steps):
                 continue
+            transform_grads(grad_transform, group, params, grads)
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             run_update(
-                nadam_update, zip(params, grads, exp_avgs, exp_avg_sqs, mu_products), steps=values,
+                nadam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs, mu_products)), steps=values,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
                 eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
                 maximize=group["maximize"], momentum_decay=group["momentum_decay"],
                 constant=group["momentum_schedule"] == "constant",
             )
-        return loss

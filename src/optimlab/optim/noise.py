@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
 
 import torch
 from torch import Tensor
 
 from ..checks import check_int, check_range
-from ._base import call_closure, run_inner_step, step_context, tensor_mode
+from ._base import run_inner_step, tensor_mode
 from ._wrapper import Wrapper
 
 __all__ = ["GradientNoise", "noise_variance", "gaussian_noise"]
@@ -107,10 +106,11 @@ class GradientNoise(Wrapper):
                                        parts of complex gradients each get variance sigma_t^2)
         inner.step() with g~ in place of g;  then p.grad is g again
 
-    **The user's gradient is never written.**  For the inner step, ``p.grad`` is temporarily
-    replaced by a new tensor ``g + noise`` (computed out of place, laid out like ``g`` where ``g``
-    is dense); the original tensor object is put back in a ``finally`` block, so after ``step()``
-    (or an exception in it) ``p.grad`` is exactly what backward produced.
+    **The user's gradient is never written.**  An optimlab inner optimizer receives the noisy
+    gradients ``g + noise`` (new tensors, laid out like ``g`` where ``g`` is dense) directly, in
+    place of the ones it collected; any other optimizer (torch's) gets them in ``p.grad`` for its
+    step, and the original tensor objects are put back in a ``finally`` block.  Either way, after
+    ``step()`` (or an exception in it) ``p.grad`` is exactly what backward produced.
 
     **Reproducible without state.**  The noise is counter-based (:func:`gaussian_noise`): a pure
     function of the seed, the parameter's position in ``param_groups`` (its state_dict index), the
@@ -189,33 +189,29 @@ class GradientNoise(Wrapper):
                                    stride=g.stride())
         return g + z.to(g.dtype) * sigma
 
-    @step_context
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Add the noise, run the inner step, restore the user's gradients."""
-        return self._step_impl(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        groups = self._groups()
+        streams = []  # the state_dict index of each group's first parameter
+        n = 0
+        for group in groups:
+            streams.append(n)
+            n += len(group["params"])
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
-        swapped: list[tuple[Tensor, Tensor]] = []
-        stream = 0
-        try:
-            for group in self._groups():
-                count = group["noise_step"]
-                traced = tensor_mode(group)
-                t = count if traced else int(count)
-                var = noise_variance(group["noise_eta"], group["noise_gamma"], t)
-                sigma = torch.sqrt(var) if isinstance(var, Tensor) else math.sqrt(var)
-                for p in group["params"]:
-                    if p.grad is not None:
-                        g = p.grad
-                        noisy = self._noisy(g, sigma, group["noise_seed"], stream, t)
-                        swapped.append((p, g))
-                        p.grad = noisy
-                    stream += 1
-            run_inner_step(self.optimizer, None)
-        finally:
-            for p, g in swapped:
-                p.grad = g
-        for group in self.param_groups:
+        def noisy(group: dict, params: list, grads: list) -> list:
+            if grad_transform is not None:  # an outer wrapper's change comes first
+                grads = grad_transform(group, params, grads)
+            gi = next(i for i, g in enumerate(groups) if g is group)
+            count = group["noise_step"]
+            t = count if tensor_mode(group) else int(count)
+            var = noise_variance(group["noise_eta"], group["noise_gamma"], t)
+            sigma = torch.sqrt(var) if isinstance(var, Tensor) else math.sqrt(var)
+            out, k = [], 0
+            for j, q in enumerate(group["params"]):  # params: the group's parameters with a gradient, in order
+                if k < len(params) and q is params[k]:
+                    out.append(self._noisy(grads[k], sigma, group["noise_seed"], streams[gi] + j, t))
+                    k += 1
+            return out
+
+        run_inner_step(self.optimizer, noisy)
+        for group in groups:
             group["noise_step"].add_(1)
-        return loss

@@ -3,7 +3,7 @@ rate's variance is intractable."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -12,7 +12,7 @@ import math
 
 from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
-from ._base import OptimizerBase, call_closure, tensor_mode
+from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
@@ -126,7 +126,7 @@ class RAdam(OptimizerBase):
     """
 
     _owner = "RAdam"
-    _group_defaults = {"decoupled_weight_decay": False, "rectify_threshold": 5.0}
+    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "rectify_threshold": 5.0}
 
     def __init__(
         self,
@@ -161,19 +161,19 @@ class RAdam(OptimizerBase):
         init_moments(self.state, group, params, exp_avgs, exp_avg_sqs, [], steps)
         return bool(params)
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
             if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, steps):
                 continue
+            transform_grads(grad_transform, group, params, grads)
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             run_update(
-                radam_update, zip(params, grads, exp_avgs, exp_avg_sqs), steps=values,
+                radam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), steps=values,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
                 eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
                 maximize=group["maximize"], rectify_threshold=group["rectify_threshold"],
             )
-        return loss

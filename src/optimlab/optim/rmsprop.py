@@ -3,14 +3,14 @@ lecture's initialisation v_1 = g_0^2."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_choice, check_flags, check_lr, check_range
-from ._base import OptimizerBase, call_closure, tensor_mode
+from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, new_step, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
@@ -34,7 +34,7 @@ def rmsprop_update(
         avg = M.sqrt_(M.addcmul(v, gbar, gbar, -1.0))
     else:
         avg = M.sqrt(v)
-    M.add_scalar_(avg, eps, constant=True)
+    avg = M.add_scalar_(avg, eps, constant=True)
     if momentum > 0:
         M.addcdiv_(M.mul_(buf, momentum, constant=True), g, avg)
         M.add_(p, buf, -lr)
@@ -102,7 +102,7 @@ class RMSprop(OptimizerBase):
     """
 
     _owner = "RMSprop"
-    _group_defaults = {"momentum": 0.0, "centered": False, "init_square_avg": "zeros"}
+    _group_defaults = {"capturable": False, "momentum": 0.0, "centered": False, "init_square_avg": "zeros"}
 
     def __init__(
         self,
@@ -156,19 +156,19 @@ class RMSprop(OptimizerBase):
             grad_avgs.append(state["grad_avg"] if centered else None)
         return bool(params)
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, square_avgs, momentum_buffers, grad_avgs, steps = [], [], [], [], [], []
             if not self._init_group(group, params, grads, square_avgs, momentum_buffers, grad_avgs, steps):
                 continue
+            transform_grads(grad_transform, group, params, grads)
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
             run_update(
-                rmsprop_update, zip(params, grads, square_avgs, momentum_buffers, grad_avgs), steps=values,
+                rmsprop_update, list(zip(params, grads, square_avgs, momentum_buffers, grad_avgs)), steps=values,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, alpha=group["alpha"], eps=group["eps"],
                 weight_decay=weight_decay, momentum=group["momentum"], centered=group["centered"],
                 maximize=group["maximize"], first_grad_init=group["init_square_avg"] == "first_grad",
             )
-        return loss

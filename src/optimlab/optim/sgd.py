@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
-from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
+from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import check_fused_args, collect_grads, hyper, resolve_foreach, run_update
 from ._docs import common_args
 
@@ -173,13 +173,14 @@ class SGD(OptimizerBase):
                 momentum_buffers.append(self.state[p].get("momentum_buffer"))
         return sparse
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
         for group in self.param_groups:
             params, grads, bufs = [], [], []
             sparse = self._init_group(group, params, grads, bufs)
             if not params:
                 continue
+            transform_grads(grad_transform, group, params, grads)
             momentum = group["momentum"]
             tensor = tensor_mode(group)
             lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
@@ -215,7 +216,6 @@ class SGD(OptimizerBase):
                 self._apply(group, fresh, rule, first=True)
             if rest:
                 self._apply(group, rest, rule, first=False)
-        return loss
 
     def _apply(self, group: dict, rows: list[tuple], rule: dict, first: bool) -> None:
         decoupled = rule["decoupled"] and (isinstance(rule["weight_decay"], Tensor) or rule["weight_decay"] != 0)
@@ -267,3 +267,10 @@ class SGDW(SGD):
         super().__setstate__(state)
         for group in self.param_groups:
             group["decoupled_weight_decay"] = True
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's ``add_param_group``; the group always decays decoupled (SGDW)."""
+        if param_group.get("decoupled_weight_decay", True) is not True:
+            raise ValueError(f"{self._owner}: decoupled_weight_decay is always True, got "
+                             f"{param_group['decoupled_weight_decay']!r}")
+        super().add_param_group(param_group)

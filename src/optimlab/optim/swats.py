@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import logging
-import math
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_int, check_range
-from ._base import OptimizerBase, call_closure, kernel_ok
-from ._common import ZeroScratch, check_fused_args, collect_grads, new_step, resolve_foreach, run_update, scalar
+from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
+from ._common import ZeroScratch, advance, check_fused_args, collect_grads, hyper, new_step, opmath_rows, resolve_foreach
 from ._docs import common_args
-
-SCRATCH_DTYPES = frozenset((torch.float32, torch.float64))
 
 __all__ = ["SWATS", "swats_adam_update", "swats_sgd_update", "ADAM_PHASE", "SGD_PHASE"]
 
@@ -23,58 +20,67 @@ _log = logging.getLogger(__name__)
 
 ADAM_PHASE = 0
 SGD_PHASE = 1
+SCRATCH_DTYPES = frozenset((torch.float32, torch.float64))
 
 
-def _dot_(out, x, y):
-    """out <- sum(x * y) per tensor (``out`` a 0-d tensor, or a list of them, of any dtype): a device
-    reduction, no host synchronisation (SWATS's projections u^T u and u^T g)."""
-    if isinstance(x, Tensor):
-        return out.copy_(torch.dot(x.reshape(-1), y.reshape(-1)))
-    for o, a, b in zip(out, x, y):
-        o.copy_(torch.dot(a.reshape(-1), b.reshape(-1)))
-    return out
+def _local(t: Tensor) -> Tensor:
+    """A DTensor's local shard (the tensor itself otherwise)."""
+    return t.to_local() if hasattr(t, "device_mesh") and hasattr(t, "to_local") else t
 
 
-def _quotient_(den, num):
-    """den <- num / den (in place, reusing the denominator's memory)."""
-    if isinstance(den, Tensor):
-        return torch.div(num, den, out=den)
-    torch._foreach_copy_(den, torch._foreach_div(num, den))
-    return den
+def _dot(x: Tensor, y: Tensor) -> Tensor:
+    """sum(x * y) over this rank's elements (a 0-d tensor; a device reduction, no host sync)."""
+    return torch.dot(_local(x).reshape(-1), _local(y).reshape(-1))
 
 
-def swats_adam_update(
-    p, g, uu, ug, m, v, *, step: float, lr: float, beta1: float, beta2: float, eps: float,
-    weight_decay: float, maximize: bool,
-) -> None:
-    """Adam phase: one Adam step and the two reductions of the projection (no host sync).
+def swats_adam_update(p, g, m, v, *, step, lr, beta1, beta2, eps: float, weight_decay, maximize: bool):
+    """Adam phase of one tensor: Adam's step and the two sums of the projection; returns
+    ``(u^T u, u^T g)`` (0-d tensors, this rank's share for a DTensor).
 
     With ``u = m / (sqrt(v) + eps)`` and ``c = lr sqrt(1-beta2^t)/(1-beta1^t)``, Adam's step is
-    ``p_k = -c u``; ``uu <- u^T u`` and ``ug <- u^T g`` (0-d outputs), so that
-    ``p_k^T p_k = c^2 uu`` and ``-p_k^T g_k = c ug``.
+    ``p_k = -c u``, so ``p_k^T p_k = c^2 u^T u`` and ``-p_k^T g_k = c u^T g``.
     """
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     c = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
-    u = _quotient_(M.add_scalar_(M.sqrt(v), eps), m)
+    u = m / M.add_scalar_(M.sqrt(v), eps)
     M.add_(p, u, -c)
-    _dot_(uu, u, u)
-    _dot_(ug, u, g)
+    return _dot(u, u), _dot(u, g)
 
 
-def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maximize: bool) -> None:
+def swats_sgd_update(p, g, buf, *, rate, beta1, weight_decay, maximize: bool) -> None:
     """SGD phase (paper's form): ``b <- beta1 b + g``;  ``theta <- theta - (1 - beta1) rate b``.
 
-    ``rate`` is one float, or one per tensor in list form.
+    One tensor (``rate`` a float or a 0-d tensor) or lists (``rate`` one float per tensor).
     """
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.mul_(buf, beta1, constant=True)
     M.add_(buf, g)
-    if isinstance(rate, (int, float)):
-        M.add_(p, buf, -(1.0 - beta1) * rate)
-    else:
+    if isinstance(rate, list):
         M.add_(p, buf, [-(1.0 - beta1) * r for r in rate])
+    else:
+        M.add_(p, buf, -(1.0 - beta1) * rate)
+
+
+def swats_traced_update(p, g, m, v, buf, phase, sgd_lr, switch_lr, *, step, lr, beta1, beta2, eps: float,
+                        weight_decay, maximize: bool):
+    """Both phases of one tensor, where the phase is not read back to the host (a compiled step):
+    Adam's and SGD's updates are computed and ``phase`` selects one; returns the Adam projections."""
+    p0 = p.clone()
+    uu, ug = swats_adam_update(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
+                               weight_decay=weight_decay, maximize=maximize)
+    in_sgd = phase > 0.5
+    adam_p = p.clone()
+    p.copy_(p0)
+    old_buf = buf.clone()
+    rate = sgd_lr * torch.where(switch_lr > 0, lr / torch.where(switch_lr > 0, switch_lr, 1.0), 1.0)
+    swats_sgd_update(p, g, buf, rate=rate, beta1=beta1, weight_decay=weight_decay, maximize=maximize)
+    p.copy_(torch.where(in_sgd, p, adam_p))
+    buf.copy_(torch.where(in_sgd, buf, old_buf))
+    return uu, ug
+
+
 
 
 class SWATS(OptimizerBase):
@@ -104,9 +110,24 @@ class SWATS(OptimizerBase):
     takes the median of the positive ones).  ``switch_granularity="tensor"`` switches each
     tensor on its own criterion.
 
-    **Host synchronisation.**  The projections are device reductions; the criterion of all
-    tensors is read to the host with one ``.tolist()`` per ``step`` (the only sync besides a
-    Tensor ``lr``), and the estimated rates once more at the switch.
+    **One switching rule, computed on the device.**  The projections are reductions, and the
+    criterion, the granularity, the fallback rate and the switch itself are tensor operations over
+    all parameters at once.  In eager mode one ``.tolist()`` per step reads the phases and whether
+    anything switched (the only host synchronisation besides a Tensor ``lr``), so that each
+    parameter runs only its own phase's update and the Adam moments are freed at the switch.
+    While ``torch.compile`` traces the step, nothing is read back: both phases' updates are
+    computed and ``torch.where`` keeps the right one (the momentum buffer exists from the first
+    step and the Adam moments are kept), which makes the compiled step one graph whatever the
+    phase, at the cost of both updates per step.
+
+    **Sharded parameters: the same decision on every rank.**  The projections are sums over a
+    tensor's elements.  For a DTensor parameter (FSDP2's ``fully_shard``) each rank sums its shard
+    and the sums are all-reduced over the mesh dimensions the tensor is sharded on, so every rank
+    sees the whole tensor's :math:`p_k^Tp_k`, :math:`p_k^Tg_k`, criterion and rate.  When each
+    rank owns whole parameters (``ZeroRedundancyOptimizer``), pass ``process_group``: the
+    "model"-granularity decision (any tensor's criterion) and the fallback rate (the median of
+    the positive estimates) are then reduced over that group, so all ranks switch at the same step
+    with the same rates as one process would.
 
     **Forcing the switch.**  ``switch_at=K`` switches (with the current estimate) at step K if the
     criterion has not fired before; :meth:`switch_to_sgd` switches now.
@@ -123,9 +144,8 @@ class SWATS(OptimizerBase):
     Adam; pass ``switch_at`` (or call :meth:`switch_to_sgd`), or a ``switch_eps`` of about 1e-3
     relative to the expected rate, to actually get the SGD phase.
 
-    The phase (``state["phase"]``: 0 Adam, 1 SGD), the switch step (``state["switch_step"]``) and
-    the rate (``state["sgd_lr"]``, ``state["switch_lr"]``) are saved in the state_dict, so a
-    checkpoint taken after the switch resumes in SGD.  Read them with :attr:`phase`,
+    The phase, the switch step and the rates are saved in the state_dict, so a checkpoint taken
+    after the switch resumes in SGD.  Read them with :attr:`phase`,
     :attr:`switch_step` and :meth:`sgd_lrs`.  The switch is logged once (``logging.INFO``).
 
     Deviations: the paper's ``eps`` placement (added to :math:`\sqrt{a_k}`, not to the de-biased
@@ -147,13 +167,16 @@ class SWATS(OptimizerBase):
         switch_eps (float, default 1e-9, >= 0): the criterion's tolerance :math:`\varepsilon`.
         switch_granularity (str, default "model"): "model" or "tensor" (see above).
         switch_at (int or None, default None, >= 1): force the switch at this step.
+        process_group (ProcessGroup or None, default None): reduce the switching decision over
+            this group (each rank owning some whole parameters, as under ZeRO); see above.
     """ + common_args("_fused_adam_", "float32/float64 parameters; the kernel computes the Adam phase's "
                       "step into a zeroed buffer, from which the projections are read") + r"""
 
-    State per parameter: ``step``; ``phase``; Adam phase: ``exp_avg``, ``exp_avg_sq``,
-    ``proj_lr`` (:math:`\gamma_k`), ``proj_lr_avg`` (:math:`\lambda_k`) as 0-d tensors; after the
-    switch: ``momentum_buffer``, ``switch_step`` (int), ``sgd_lr`` (float :math:`\Lambda`),
-    ``switch_lr`` (the ``lr`` at the switch); the Adam moments are freed.
+    State per parameter: ``step`` and ``phase`` (0-d float32 tensors: 0 Adam, 1 SGD), ``proj_lr``
+    (:math:`\gamma_k`), ``proj_lr_avg`` (:math:`\lambda_k`), ``sgd_lr`` (:math:`\Lambda`, 0 before the
+    switch), ``switch_lr`` (the ``lr`` at the switch) and ``switch_step`` (0 before the switch), all
+    0-d tensors; ``exp_avg`` and ``exp_avg_sq`` in the Adam phase (freed at the switch in eager
+    mode); ``momentum_buffer`` from the switch on (from the first step while compiled).
 
     Example:
         >>> import torch, optimlab
@@ -171,14 +194,15 @@ class SWATS(OptimizerBase):
 
     _owner = "SWATS"
     _group_defaults = {"fused": None}
+    _scalar_state = ("step", "phase", "switch_step")
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         *,
         switch_eps: float = 1e-9,
         switch_granularity: str = "model",
@@ -186,6 +210,7 @@ class SWATS(OptimizerBase):
         maximize: bool = False,
         foreach: bool | None = None,
         fused: bool | None = None,
+        process_group: Any = None,
     ) -> None:
         owner = self._owner
         betas = check_adam_args(owner, lr, betas, eps, weight_decay)
@@ -198,6 +223,7 @@ class SWATS(OptimizerBase):
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, switch_eps=switch_eps,
                         switch_granularity=switch_granularity, switch_at=switch_at, maximize=maximize,
                         foreach=foreach, fused=fused)
+        self.process_group = process_group
         super().__init__(params, defaults)
 
     # ----------------------------------------------------------------------------- reading the phase
@@ -210,7 +236,7 @@ class SWATS(OptimizerBase):
     @property
     def phase(self) -> str:
         """"adam" (also before the first step), "sgd", or "mixed" (per-tensor switching, or params added later)."""
-        phases = {st["phase"] for _, st in self._states()}
+        phases = {int(st["phase"]) for _, st in self._states()}
         if phases == {SGD_PHASE}:
             return "sgd"
         return "mixed" if len(phases) > 1 else "adam"
@@ -218,86 +244,149 @@ class SWATS(OptimizerBase):
     @property
     def switch_step(self) -> int | None:
         """The first step at which a tensor switched to SGD (None before any switch)."""
-        steps = [st["switch_step"] for _, st in self._states() if st["phase"] == SGD_PHASE]
+        steps = [int(st["switch_step"]) for _, st in self._states() if int(st["phase"]) == SGD_PHASE]
         return min(steps) if steps else None
 
     def sgd_lrs(self) -> list[float | None]:
         """The estimated SGD rate :math:`\\Lambda` of every parameter (param_groups order), None in Adam phase."""
-        return [self.state[p].get("sgd_lr") if p in self.state else None
+        return [float(self.state[p]["sgd_lr"]) if int(self.state[p].get("phase", 0)) == SGD_PHASE else None
                 for group in self.param_groups for p in group["params"]]
 
     def switch_to_sgd(self) -> None:
         """Switch every Adam-phase parameter that has state to SGD now, with its current estimate."""
+        entries = []
         for group in self.param_groups:
-            ps = [p for p in group["params"] if p in self.state and self.state[p].get("phase") == ADAM_PHASE]
-            if not ps:
-                continue
-            beta2 = group["betas"][1]
-            lr = scalar(group["lr"], False)
-            self._switch([(p, float(self.state[p]["proj_lr_avg"])
-                           / M.bias_correction(beta2, float(self.state[p]["step"])), lr) for p in ps],
-                         reason="forced by switch_to_sgd()")
-
-    # ----------------------------------------------------------------------------- the switch
-    def _switch(self, entries: list[tuple[Tensor, float, float]], reason: str) -> None:
-        """Switch every ``(param, estimated rate, lr now)`` of ``entries`` to SGD (logged once)."""
-        positive = sorted(r for _, r, _ in entries if r > 0 and math.isfinite(r))
-        fallback = positive[len(positive) // 2] if positive else None
-        if fallback is None:
-            _log.warning("SWATS: no positive SGD rate estimate at the switch; using each group's lr")
-        used = []
-        for p, r, lr in entries:
-            st = self.state[p]
-            rate = r if (r > 0 and math.isfinite(r)) else (fallback if fallback is not None else lr)
-            st["phase"] = SGD_PHASE
-            st["switch_step"] = int(st["step"].item())
-            st["sgd_lr"] = float(rate)
-            st["switch_lr"] = float(lr)
-            st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            del st["exp_avg"], st["exp_avg_sq"]
-            used.append(rate)
-        _log.info("SWATS: switched %d tensor(s) from Adam to SGD at step %d (%s); SGD rates %s",
-                  len(entries), self.state[entries[0][0]]["switch_step"], reason,
-                  ", ".join(f"{r:.4g}" for r in used[:8]) + (" ..." if len(used) > 8 else ""))
+            beta2 = float(group["betas"][1])
+            lr = float(group["lr"])
+            for p in group["params"]:
+                st = self.state.get(p, {})
+                if "phase" in st and int(st["phase"]) == ADAM_PHASE:
+                    est = st["proj_lr_avg"] / M.bias_correction(beta2, float(st["step"]))
+                    entries.append((p, est, lr))
+        if entries:
+            ps = [p for p, _, _ in entries]
+            rates = torch.stack([r.to(torch.float64) for _, r, _ in entries])
+            self._switch_now(ps, torch.ones(len(ps), dtype=torch.bool), rates, [lr for _, _, lr in entries],
+                             traced=False)
+            self._log_switch(ps, "forced by switch_to_sgd()")
 
     # ----------------------------------------------------------------------------- step
-    def _adam_phase(self, group: dict, params: list[Tensor], grads: list[Tensor], lr: float):
-        """Run the Adam step of ``params``; return (criterion bool tensor, rate estimates)."""
-        beta1, beta2 = group["betas"]
-        device = params[0].device
-        acc = torch.float32 if device.type == "mps" else torch.float64
-        dots = torch.zeros(len(params), 2, dtype=acc, device=device)
-        rows, steps = [], []
-        for i, (p, g) in enumerate(zip(params, grads)):
+    def _init_group(self, group, params, grads, steps, traced: bool) -> bool:
+        """Collect the group's parameters with a gradient; create their state on the first step
+        (traced: with the SGD phase's buffers too, so that the state never changes shape)."""
+        collect_grads(self._owner, group, params, grads)
+        for p in params:
             st = self.state[p]
-            rows.append((p, g, dots[i, 0], dots[i, 1], st["exp_avg"], st["exp_avg_sq"]))
-            steps.append(float(st["step"].item()))
-        if kernel_ok(group, [r[:1] + r[4:] + (g,) for r, g in zip(rows, grads)], "_fused_adam_", SCRATCH_DTYPES,
-                     owner=self._owner):
-            self._fused_adam_steps(group, params, grads, lr, dots, steps)
-        else:
-            run_update(swats_adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                       lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
-                       maximize=group["maximize"])
-        # gamma_k = c uu / ug, lambda_k, the criterion: a few vector ops for the whole group
-        k = torch.tensor(steps, dtype=acc, device=device)
-        c = torch.tensor([lr * M.bias_correction_sqrt(beta2, s) / M.bias_correction(beta1, s) for s in steps],
-                         dtype=acc, device=device)
-        uu, ug = dots[:, 0], dots[:, 1]
-        valid = (ug != 0) & (c != 0)
-        gamma = torch.where(valid, c * uu / torch.where(valid, ug, 1.0), 0.0)
-        lams = [self.state[p]["proj_lr_avg"] for p in params]
-        lam = torch.where(valid, beta2 * torch.stack(lams).to(acc) + (1 - beta2) * gamma, torch.stack(lams).to(acc))
-        torch._foreach_copy_(lams, list(lam.unbind()))
-        torch._foreach_copy_([self.state[p]["proj_lr"] for p in params], list(gamma.unbind()))
-        rate = lam / (1.0 - beta2**k)
-        crit = valid & (k > 1) & ((rate - gamma).abs() < group["switch_eps"]) & (rate > 0)
-        if group["switch_at"] is not None:
-            crit = crit | (k >= group["switch_at"])  # forced (see switch_at)
-        return crit, rate
+            if "step" not in st:
+                real = p.real.dtype if torch.is_complex(p) else p.dtype
+                st["step"] = new_step(p, group)
+                st["phase"] = torch.zeros((), dtype=torch.float32, device=st["step"].device)
+                st["switch_step"] = torch.zeros((), dtype=torch.float32, device=st["step"].device)
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                for key in ("proj_lr", "proj_lr_avg", "sgd_lr", "switch_lr"):
+                    st[key] = torch.zeros((), dtype=real, device=p.device)
+            if traced:
+                for key in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
+                    if key not in st:
+                        st[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            steps.append(st["step"])
+        return bool(params)
 
-    def _fused_adam_steps(self, group: dict, params: list[Tensor], grads: list[Tensor], lr: float,
-                          dots: Tensor, steps: list[float]) -> None:
+    def _step_impl(self, grad_transform=None) -> None:
+        """One step of every group (the closure, if any, has been evaluated by ``step``)."""
+        pending = []  # (group, params, estimates) of every group, for the switch decision
+        for group in self.param_groups:
+            params, grads, steps = [], [], []
+            traced = tensor_mode(group)
+            if not self._init_group(group, params, grads, steps, traced):
+                continue
+            transform_grads(grad_transform, group, params, grads)
+            values = advance(steps, traced)
+            lr, beta1, beta2, weight_decay = hyper(group, traced, "lr", "beta1", "beta2", "weight_decay")
+            rule = dict(lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
+                        maximize=group["maximize"])
+            states = [self.state[p] for p in params]
+            if traced:
+                rows, write_back = opmath_rows([_real_rows(p, g, st) + (_real(st["momentum_buffer"]),)
+                                                for p, g, st in zip(params, grads, states)])
+                dots = [swats_traced_update(*row, st["phase"], st["sgd_lr"], st["switch_lr"],
+                                            step=k.to(torch.float64, copy=True), **rule)
+                        for row, st, k in zip(rows, states, values)]
+                write_back()
+                in_adam = torch.stack([st["phase"] < 0.5 for st in states])
+            else:
+                in_adam_list = [x < 0.5 for x in torch.stack([st["phase"] for st in states]).tolist()]
+                dots = self._eager_updates(group, params, grads, states, values, in_adam_list, rule)
+                in_adam = torch.tensor(in_adam_list)
+            est = self._estimate(group, params, states, dots, values, lr, beta1, beta2, in_adam)
+            pending.append((group, params, est, lr))
+        if pending:
+            self._decide(pending, traced=tensor_mode(pending[0][0]))
+
+    def _eager_updates(self, group, params, grads, states, steps, in_adam, rule):
+        """Each parameter's own phase (known on the host); returns the Adam projections (0 for SGD)."""
+        sgd_rows, rates, adam_idx = [], [], []
+        lr, beta1 = rule["lr"], rule["beta1"]
+        for i, (p, g, st) in enumerate(zip(params, grads, states)):
+            if in_adam[i]:
+                adam_idx.append(i)
+            else:
+                switch_lr = float(st["switch_lr"])
+                sgd_rows.append((p, g, st["momentum_buffer"]))
+                rates.append(float(st["sgd_lr"]) * (lr / switch_lr if switch_lr > 0 else 1.0))
+        if sgd_rows:
+            hyper_sgd = dict(beta1=beta1, weight_decay=rule["weight_decay"], maximize=rule["maximize"])
+            rows = [tuple(torch.view_as_real(t) if torch.is_complex(t) else t for t in row) for row in sgd_rows]
+            rows, write_back = opmath_rows(rows)
+            if resolve_foreach(group["foreach"], [r[0] for r in rows]):
+                cols = [list(c) for c in zip(*rows)]
+                swats_sgd_update(*cols, rate=rates, **hyper_sgd)
+            else:
+                for row, rate in zip(rows, rates):
+                    swats_sgd_update(*row, rate=rate, **hyper_sgd)
+            write_back()
+        zero = torch.zeros((), dtype=torch.float64)
+        dots = [(zero, zero)] * len(params)
+        if not adam_idx:
+            return dots
+        ps = [params[i] for i in adam_idx]
+        rows = [_real_rows(params[i], grads[i], states[i]) for i in adam_idx]
+        ks = [steps[i] for i in adam_idx]
+        if kernel_ok(group, rows, "_fused_adam_", SCRATCH_DTYPES, owner=self._owner):
+            found = self._fused_adam_steps(rows, [states[i]["step"] for i in adam_idx], ks, rule)
+        else:
+            rows, write_back = opmath_rows(rows)
+            if resolve_foreach(group["foreach"], ps):
+                found = self._foreach_adam(rows, ks, rule)
+            else:
+                found = [swats_adam_update(*row, step=k, **rule) for row, k in zip(rows, ks)]
+            write_back()
+        for i, d in zip(adam_idx, found):
+            dots[i] = d
+        return dots
+
+    @staticmethod
+    def _foreach_adam(rows, ks, rule):
+        """The Adam phase over lists (bucketed by step, as run_update does)."""
+        out = {}
+        by_step = {}
+        for j, (row, k) in enumerate(zip(rows, ks)):
+            by_step.setdefault(k, []).append(j)
+        for k, idx in by_step.items():
+            p, g, m, v = ([rows[j][c] for j in idx] for c in range(4))
+            g = M.regularized_gradient(p, g, 0.0, rule["weight_decay"], maximize=rule["maximize"])
+            M.ema_(m, g, rule["beta1"])
+            M.ema_sq_(v, g, rule["beta2"])
+            c = rule["lr"] * M.bias_correction_sqrt(rule["beta2"], k) / M.bias_correction(rule["beta1"], k)
+            u = torch._foreach_div(m, M.add_scalar_(M.sqrt(v), rule["eps"]))
+            M.add_(p, u, -c)
+            for j, a, b in zip(idx, u, g):
+                out[j] = (_dot(a, a), _dot(a, b))
+        return [out[j] for j in range(len(rows))]
+
+    @staticmethod
+    def _fused_adam_steps(rows, counters, steps, rule) -> list:
         """The Adam phase with torch's fused Adam kernel writing Adam's step into a zeroed buffer.
 
         ``d = 0 - c u`` is the step :math:`p_k` itself (no cancellation, unlike differencing the
@@ -306,87 +395,147 @@ class SWATS(OptimizerBase):
         ``eps / sqrt(1 - beta2^k)`` so that it lands where the paper puts it (on ``sqrt(a_k)``),
         and L2 decay is folded into the gradient first (the kernel would decay the buffer).
         """
-        beta1, beta2 = group["betas"]
-        wd, maximize, eps = group["weight_decay"], group["maximize"], group["eps"]
-        scratch = ZeroScratch(params)
-        for i, (p, g) in enumerate(zip(params, grads)):
-            st, k = self.state[p], steps[i]
+        beta1, beta2, wd, maximize, lr = rule["beta1"], rule["beta2"], rule["weight_decay"], rule["maximize"], rule["lr"]
+        scratch = ZeroScratch([row[0] for row in rows])
+        out = []
+        for (p, g, m, v), counter, k in zip(rows, counters, steps):
             if wd != 0:  # the kernel negates g under maximize; the reference decays after negating
                 g = g.add(p, alpha=-wd if maximize else wd)
-            d = scratch.zeros_like(p)
-            torch._fused_adam_([d], [g], [st["exp_avg"]], [st["exp_avg_sq"]], [], [st["step"]], lr=lr,
+            d = scratch.zeros_like(p) if p.is_contiguous() else torch.zeros_like(p)
+            torch._fused_adam_([d], [g], [m], [v], [], [counter], lr=lr,
                                beta1=beta1, beta2=beta2, weight_decay=0.0,
-                               eps=eps / M.bias_correction_sqrt(beta2, k), amsgrad=False, maximize=maximize)
+                               eps=rule["eps"] / M.bias_correction_sqrt(beta2, k), amsgrad=False, maximize=maximize)
             p.add_(d)
             c = lr * M.bias_correction_sqrt(beta2, k) / M.bias_correction(beta1, k)
             if c == 0:
-                dots[i].zero_()
+                zero = torch.zeros((), dtype=torch.float64)
+                out.append((zero, zero))
                 continue
             flat = d.reshape(-1)
-            dots[i, 0] = torch.dot(flat, flat) / (c * c)
-            dots[i, 1] = torch.dot(flat, g.reshape(-1)) / (c if maximize else -c)
+            out.append((torch.dot(flat, flat) / (c * c), torch.dot(flat, g.reshape(-1)) / (c if maximize else -c)))
+        return out
 
-    def _step_impl(self, closure: Callable[[], Any] | None = None):
-        loss = call_closure(closure)
-        pending = []  # (group, adam params, criterion, rate estimates, lr)
-        for group in self.param_groups:
-            params, grads = [], []
-            collect_grads(self._owner, group, params, grads)
-            if not params:
+    def _estimate(self, group, params, states, dots, steps, lr, beta1, beta2, in_adam) -> tuple:
+        """The rate estimate and the criterion of every parameter of a group (tensor operations):
+        gamma_k = c^2 uu / (c ug), lambda_k, Lambda_k = lambda_k / (1 - beta2^k) (states updated for
+        the Adam-phase tensors); returns ``(criterion, Lambda)`` as bool/float64 vectors."""
+        device = params[0].device
+        acc = torch.float32 if device.type == "mps" else torch.float64
+        sums = torch.stack([torch.stack((a.to(acc), b.to(acc))) for a, b in dots]).to(device)
+        sums = self._reduce_sharded(params, sums)
+        k = torch.stack([s.to(acc) for s in steps]).to(device) if isinstance(steps[0], Tensor) else \
+            torch.tensor(steps, dtype=acc, device=device)
+        c = lr * torch.sqrt(1.0 - beta2**k) / (1.0 - beta1**k)
+        uu, ug = sums[:, 0], sums[:, 1]
+        in_adam = in_adam.to(device)
+        valid = (ug != 0) & (c != 0) & in_adam
+        gamma = torch.where(valid, c * uu / torch.where(valid, ug, 1.0), 0.0)
+        lam_old = torch.stack([st["proj_lr_avg"] for st in states]).to(acc)
+        lam = torch.where(valid, beta2 * lam_old + (1 - beta2) * gamma, lam_old)
+        torch._foreach_copy_([st["proj_lr_avg"] for st in states], list(lam.unbind()))
+        gamma_old = torch.stack([st["proj_lr"] for st in states]).to(acc)
+        torch._foreach_copy_([st["proj_lr"] for st in states], list(torch.where(in_adam, gamma, gamma_old).unbind()))
+        rate = lam / (1.0 - beta2**k)
+        crit = valid & (k > 1) & ((rate - gamma).abs() < group["switch_eps"]) & (rate > 0)
+        if group["switch_at"] is not None:
+            crit = crit | (in_adam & (k >= group["switch_at"]))  # forced (see switch_at)
+        return crit, rate, in_adam
+
+    def _reduce_sharded(self, params, sums: Tensor) -> Tensor:
+        """All-reduce the per-tensor sums of DTensor parameters over the mesh dims they are sharded on."""
+        sharded = [i for i, p in enumerate(params) if hasattr(p, "device_mesh") and hasattr(p, "placements")]
+        if not sharded:
+            return sums
+        import torch.distributed as dist
+
+        mesh = params[sharded[0]].device_mesh
+        dims = sorted({d for i in sharded for d, pl in enumerate(params[i].placements) if pl.is_shard()})
+        part = sums[sharded].contiguous()
+        for d in dims:
+            dist.all_reduce(part, group=mesh.get_group(d))
+        sums = sums.clone()
+        sums[sharded] = part
+        return sums
+
+    def _decide(self, pending: list, traced: bool) -> None:
+        """Which Adam-phase tensors switch now (granularity, and ``process_group``), then switch them."""
+        crit = torch.cat([est[0].cpu() for _, _, est, _ in pending])
+        rate = torch.cat([est[1].cpu() for _, _, est, _ in pending])
+        in_adam = torch.cat([est[2].cpu() for _, _, est, _ in pending])
+        model = torch.cat([torch.full((len(ps),), g["switch_granularity"] == "model") for g, ps, _, _ in pending])
+        fired = (crit & model).any()
+        if self.process_group is not None and not traced:
+            import torch.distributed as dist
+
+            flag = fired.to(torch.int64).reshape(1)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.process_group)
+            fired = flag[0] > 0
+        switch = in_adam & (crit | (model & fired))
+        if not traced and not bool(switch.any()):
+            return
+        params = [p for _, ps, _, _ in pending for p in ps]
+        lrs = [lr for g, ps, _, lr in pending for _ in ps]
+        self._switch_now(params, switch, rate, lrs, traced=traced)
+        if not traced:
+            chosen = [p for p, s in zip(params, switch.tolist()) if s]
+            self._log_switch(chosen, "criterion" if not (model & fired).any() else "criterion, whole model")
+
+    def _fallback_rate(self, switch: Tensor, rate: Tensor, traced: bool):
+        """The median of the positive estimates of the tensors switching now (over ``process_group``
+        too), for a tensor whose own estimate is not positive; NaN when there is none."""
+        positive = switch & (rate > 0) & torch.isfinite(rate)
+        if self.process_group is not None and not traced:
+            import torch.distributed as dist
+
+            gathered = [None] * dist.get_world_size(self.process_group)
+            dist.all_gather_object(gathered, rate[positive].tolist(), group=self.process_group)
+            values = sorted(v for part in gathered for v in part)
+            return torch.tensor(values[len(values) // 2] if values else float("nan"), dtype=rate.dtype)
+        ordered = torch.sort(torch.where(positive, rate, float("inf"))).values
+        n = positive.sum()
+        middle = ordered.index_select(0, torch.div(n, 2, rounding_mode="floor").clamp(max=len(rate) - 1).reshape(1))
+        return torch.where(n > 0, middle[0], torch.tensor(float("nan"), dtype=rate.dtype))
+
+    def _switch_now(self, params, switch: Tensor, rate: Tensor, lrs: list, traced: bool) -> None:
+        """Set the SGD phase, rate, lr and step of the switching tensors (a tensor whose own estimate
+        is not positive takes the fallback; none at all: its group's lr)."""
+        fallback = self._fallback_rate(switch, rate, traced)
+        good = (rate > 0) & torch.isfinite(rate)
+        for i, p in enumerate(params):
+            st = self.state[p]
+            lr = lrs[i]
+            chosen = torch.where(good[i], rate[i], torch.where(torch.isnan(fallback), torch.as_tensor(lr, dtype=rate.dtype), fallback))
+            if traced:
+                s = switch[i].to(st["phase"].device)
+                st["sgd_lr"].copy_(torch.where(s, chosen.to(st["sgd_lr"]), st["sgd_lr"]))
+                st["switch_lr"].copy_(torch.where(s, torch.as_tensor(lr).to(st["switch_lr"]), st["switch_lr"]))
+                st["switch_step"].copy_(torch.where(s, st["step"].to(st["switch_step"]), st["switch_step"]))
+                st["phase"].copy_(torch.where(s, 1.0, st["phase"]))
                 continue
-            lr = scalar(group["lr"], False)
-            beta_floats = tuple(scalar(b, False) for b in group["betas"])
-            adam_p, adam_g, sgd_rows, rates = [], [], [], []
-            for p, g in zip(params, grads):
-                st = self.state[p]
-                if len(st) == 0:
-                    real = p.real.dtype if torch.is_complex(p) else p.dtype
-                    st["step"] = new_step(p, group)
-                    st["phase"] = ADAM_PHASE
-                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["proj_lr"] = torch.zeros((), dtype=real, device=p.device)
-                    st["proj_lr_avg"] = torch.zeros((), dtype=real, device=p.device)
-                st["step"] += 1
-                if st["phase"] == SGD_PHASE:
-                    scale = lr / st["switch_lr"] if st["switch_lr"] > 0 else 1.0
-                    sgd_rows.append((p, g, st["momentum_buffer"]))
-                    rates.append(st["sgd_lr"] * scale)
-                else:
-                    adam_p.append(p)
-                    adam_g.append(g)
-            if sgd_rows:
-                self._sgd_phase(group, sgd_rows, rates)
-            if adam_p:
-                crit, est = self._adam_phase(group, adam_p, adam_g, lr)
-                pending.append((group, adam_p, crit, est, lr))
-        if pending:
-            flags = torch.cat([c for _, _, c, _, _ in pending]).tolist()  # the one host sync per step
-            if any(flags):
-                self._apply_switches(pending, flags)
-        return loss
+            if not bool(switch[i]):
+                continue
+            st["phase"].fill_(SGD_PHASE)
+            st["switch_step"].copy_(st["step"])
+            st["sgd_lr"].fill_(float(chosen))
+            st["switch_lr"].fill_(float(lr))
+            st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            del st["exp_avg"], st["exp_avg_sq"]
 
-    def _sgd_phase(self, group: dict, rows: list[tuple], rates: list[float]) -> None:
-        beta1 = group["betas"][0]
-        hyper = dict(beta1=beta1, weight_decay=group["weight_decay"], maximize=group["maximize"])
-        rows = [tuple(torch.view_as_real(t) if torch.is_complex(t) else t for t in row) for row in rows]
-        if resolve_foreach(group["foreach"], [r[0] for r in rows]):
-            cols = [list(c) for c in zip(*rows)]
-            swats_sgd_update(*cols, rate=rates, **hyper)
-        else:
-            for row, rate in zip(rows, rates):
-                swats_sgd_update(*row, rate=rate, **hyper)
+    def _log_switch(self, params, reason: str) -> None:
+        if not params:
+            return
+        rates = [float(self.state[p]["sgd_lr"]) for p in params]
+        if any(r <= 0 for r in rates):
+            _log.warning("SWATS: no positive SGD rate estimate at the switch; using each group's lr")
+        _log.info("SWATS: switched %d tensor(s) from Adam to SGD at step %d (%s); SGD rates %s",
+                  len(params), int(self.state[params[0]]["switch_step"]), reason,
+                  ", ".join(f"{r:.4g}" for r in rates[:8]) + (" ..." if len(rates) > 8 else ""))
 
-    def _apply_switches(self, pending: list, flags: list[bool]) -> None:
-        model, model_fired, i = [], False, 0
-        for group, params, _, est, lr in pending:
-            mine = flags[i:i + len(params)]
-            i += len(params)
-            entries = [(p, r, lr) for p, r in zip(params, est.tolist())]
-            if group["switch_granularity"] == "model":
-                model += entries
-                model_fired = model_fired or any(mine)
-            elif any(mine):
-                self._switch([e for e, f in zip(entries, mine) if f], reason="per-tensor criterion")
-        if model_fired:
-            self._switch(model, reason="criterion, whole model")
+
+def _real(t: Tensor) -> Tensor:
+    return torch.view_as_real(t) if torch.is_complex(t) else t
+
+
+def _real_rows(p, g, st):
+    """(p, g, exp_avg, exp_avg_sq) of a parameter, complex tensors viewed as real pairs."""
+    return tuple(_real(t) for t in (p, g, st["exp_avg"], st["exp_avg_sq"]))
