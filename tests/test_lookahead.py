@@ -61,7 +61,7 @@ def test_matches_oracle_across_syncs(inner, pullback):
     ref = sgdm_lookahead_oracle(theta0, _g, 23, lr=0.05, mom=0.9, k=5, alpha=0.5, pullback=pullback)
     for a, b in zip(ours, ref):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(opt.state[p]["slow_param"].numpy(), ref[19], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(opt.state[p]["lookahead_slow"].numpy(), ref[19], rtol=1e-12, atol=1e-14)
 
 
 def test_pullback_options_really_differ():
@@ -76,11 +76,11 @@ def _model():
     return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Tanh(), torch.nn.Linear(3, 1))
 
 
-def test_shares_the_inner_param_groups_list_and_state_dict_nests_inner():
+def test_shares_the_inner_groups_and_state_and_saves_torchs_flat_format():
     model = _model()
     inner = optimlab.Adam(model.parameters(), lr=0.01)
     la = optimlab.Lookahead(inner)
-    assert la.param_groups is inner.param_groups
+    assert la.param_groups is inner.param_groups and la.state is inner.state
     assert isinstance(la, torch.optim.Optimizer)
     la.param_groups[0]["lr"] = 0.02
     assert inner.param_groups[0]["lr"] == 0.02
@@ -88,14 +88,35 @@ def test_shares_the_inner_param_groups_list_and_state_dict_nests_inner():
     model(x).pow(2).mean().backward()
     la.step()
     sd = la.state_dict()
-    assert set(sd) >= {"state", "param_groups", "inner_optimizer"}
-    assert set(sd["inner_optimizer"]) == {"state", "param_groups"}
-    assert "exp_avg" in sd["inner_optimizer"]["state"][0] and "slow_param" in sd["state"][0]
+    assert set(sd) == {"state", "param_groups"}  # what torch's optimizers give: ZeRO and DCP read it
+    assert {"step", "exp_avg", "exp_avg_sq", "lookahead_slow"} == set(sd["state"][0])
+    assert isinstance(sd["param_groups"][0]["lookahead_step"], torch.Tensor)
     la.zero_grad()
     assert all(p.grad is None for p in model.parameters())
-    # load_state_dict replaces the inner list: the wrapper follows it
+    # load_state_dict replaces the inner list and dict: the wrapper follows them
     la.load_state_dict(sd)
-    assert la.param_groups is inner.param_groups
+    assert la.param_groups is inner.param_groups and la.state is inner.state
+
+
+def test_loads_a_checkpoint_of_optimlab_0_1_with_the_inner_state_nested():
+    model = _model()
+    la = optimlab.Lookahead(optimlab.SGD(model.parameters(), lr=0.05, momentum=0.9), k=3)
+    model(torch.randn(8, 4)).pow(2).mean().backward()
+    la.step()
+    flat = la.state_dict()
+    legacy = {  # the 0.1 layout: wrapper state (slow_param) + the inner state_dict under "inner_optimizer"
+        "state": {i: {"slow_param": st["lookahead_slow"]} for i, st in flat["state"].items()},
+        "param_groups": [{**g, "lookahead_step": int(g["lookahead_step"])} for g in flat["param_groups"]],
+        "inner_optimizer": {"state": {i: {"momentum_buffer": st["momentum_buffer"]} for i, st in flat["state"].items()},
+                            "param_groups": flat["param_groups"]},
+    }
+    other = _model()
+    la2 = optimlab.Lookahead(optimlab.SGD(other.parameters(), lr=0.05, momentum=0.9), k=3)
+    la2.load_state_dict(legacy)
+    for p, q in zip(model.parameters(), other.parameters()):
+        assert torch.equal(la.state[p]["lookahead_slow"], la2.state[q]["lookahead_slow"])
+        assert torch.equal(la.state[p]["momentum_buffer"], la2.state[q]["momentum_buffer"])
+    assert int(la2.param_groups[0]["lookahead_step"]) == 1
 
 
 def test_add_param_group_through_either_object_and_step_hooks():
@@ -180,7 +201,7 @@ def test_closure_without_prior_grad_starts_slow_weights_at_theta0():
         return loss
 
     la.step(closure)
-    assert torch.equal(la.state[p]["slow_param"], torch.ones(2, dtype=torch.float64))
+    assert torch.equal(la.state[p]["lookahead_slow"], torch.ones(2, dtype=torch.float64))
     la.step(closure)
     # fast: 1 -> 0.8 -> 0.64; slow: 1 + 0.5 (0.64 - 1) = 0.82
     torch.testing.assert_close(p.detach(), torch.full((2,), 0.82, dtype=torch.float64))

@@ -84,12 +84,19 @@ def check_lr(owner: str, lr: Any) -> None:
     check_range(owner, "lr", lr, 0.0)
 
 
-def check_betas(owner: str, betas: Any, *, arg: str = "betas") -> None:
-    """``betas`` is a pair, each in [0, 1)."""
+def check_betas(owner: str, betas: Any, *, arg: str = "betas") -> tuple:
+    """``betas`` is a pair, each in [0, 1): two numbers, or two 1-element Tensors (as torch takes them).
+
+    Returns the pair as a tuple, Tensors squeezed to 0-d (torch's ``_to_scalar``).
+    """
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"{owner}: {arg} must be a pair (beta1, beta2) each in [0, 1), got {betas!r}")
     for i, b in enumerate(betas):
         check_range(owner, f"{arg}[{i}]", b, 0.0, 1.0, high_closed=False)
+    tensors = [isinstance(b, torch.Tensor) for b in betas]
+    if tensors[0] != tensors[1]:
+        raise ValueError(f"{owner}: {arg} must be two numbers or two 1-element Tensors, got {betas!r}")
+    return tuple(b.squeeze() if isinstance(b, torch.Tensor) else b for b in betas)
 
 
 def check_choice(owner: str, arg: str, value: Any, choices: tuple) -> None:
@@ -114,12 +121,16 @@ def check_int(owner: str, arg: str, value: Any, low: int | None = None, high: in
     check_range(owner, arg, value, low, high)
 
 
-def check_adam_args(owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
-    """What every Adam-family optimizer takes: lr >= 0, betas each in [0, 1), eps >= 0, weight_decay >= 0."""
+def check_adam_args(owner: str, lr: Any, betas: Any, eps: Any, weight_decay: Any) -> tuple:
+    """What every Adam-family optimizer takes: lr >= 0, betas each in [0, 1), eps >= 0, weight_decay >= 0.
+
+    Returns ``betas`` as :func:`check_betas` does.
+    """
     check_lr(owner, lr)
-    check_betas(owner, betas)
+    betas = check_betas(owner, betas)
     check_range(owner, "eps", eps, 0.0)
     check_range(owner, "weight_decay", weight_decay, 0.0)
+    return betas
 
 
 def check_flags(owner: str, *, foreach: Any, **flags: Any) -> None:

@@ -14,8 +14,8 @@ def _la(inner, k=3, alpha=0.5, pullback="keep", **defaults):
 
 CASES = [
     Case("lookahead_adam", _la(optimlab.Adam, lr=0.05), quad_lr=0.05, quad_steps=400, rosen_lr=0.03, rosen_steps=5000),
-    Case("lookahead_sgdm_reset", _la(optimlab.SGD, pullback="reset", lr=0.01, momentum=0.9), quad_lr=0.02, rosen_lr=2e-3, rosen_steps=12000, rosen_tol=0.1),
-    Case("lookahead_sgdm_pullback", _la(optimlab.SGD, k=5, alpha=0.8, pullback="pullback", lr=0.01, momentum=0.9), quad_lr=0.02, rosen_lr=5e-4, rosen_steps=12000, rosen_tol=0.1),
+    Case("lookahead_sgdm_reset", _la(optimlab.SGD, pullback="reset", lr=0.01, momentum=0.9), quad_lr=0.02, rosen_lr=2e-3, rosen_steps=12000, rosen_tol=0.1, sparse_ok=True),
+    Case("lookahead_sgdm_pullback", _la(optimlab.SGD, k=5, alpha=0.8, pullback="pullback", lr=0.01, momentum=0.9), quad_lr=0.02, rosen_lr=5e-4, rosen_steps=12000, rosen_tol=0.1, sparse_ok=True),
     Case("lookahead_torch_adam", _la(torch.optim.Adam, lr=0.05), quad_lr=0.05, quad_steps=400, rosen_steps=0),
 ]
 

@@ -7,7 +7,7 @@ import optimlab
 from . import Case, ErrorCase
 
 _SKIP = {
-    "param_groups": "one generator per wrapper: two optimizers draw two different streams (groups are tested in test_noise.py)",
+    "param_groups": "a parameter's noise stream is its position among all groups, so two optimizers number them differently (groups are tested in test_noise.py)",
     "maximize": "maximize flips the inner step, hence the noise's sign: same distribution, different draws",
 }
 
@@ -29,6 +29,7 @@ ERRORS = [
     ErrorCase("noise-gamma", _n, {"gamma": -0.55}, ValueError, r"GradientNoise: gamma must be >= 0, got -0\.55"),
     ErrorCase("noise-seed", _n, {"seed": -1}, ValueError, r"GradientNoise: seed must be >= 0, got -1"),
     ErrorCase("noise-seed-float", _n, {"seed": 1.5}, ValueError, r"GradientNoise: seed must be an integer >= 0, got 1\.5"),
+    ErrorCase("noise-seed-huge", _n, {"seed": 2**70}, ValueError, r"GradientNoise: seed must be < 2\*\*64, got 1180591620717411303424"),
     ErrorCase("noise-unknown", _n, {"k": 5}, TypeError, r"k"),
     ErrorCase("noise-not-optimizer", lambda **kw: optimlab.GradientNoise(**kw), {"optimizer": "adam"}, TypeError,
               r"GradientNoise: optimizer must be a torch.optim.Optimizer instance, got str"),

@@ -9,39 +9,59 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
+from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
 from ._common import (
-    ZeroScratch, call_closure, check_fused_args, fill_group_defaults, lr_value, moment_rows, params_with_grad,
-    resolve_foreach, run_update, use_fused,
+    ZeroScratch, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update, scalar,
 )
 from ._docs import common_args
+
+# The scratch-buffer reformulation divides Adam's step by m in the parameter's dtype: exact enough
+# in float32/float64 (tested), not in half precision.
+SCRATCH_DTYPES = frozenset((torch.float32, torch.float64))
 
 __all__ = ["AdaBound", "AMSBound", "adabound_update", "rate_bounds"]
 
 
-def rate_bounds(final_lr: float, gamma: float, step: float) -> tuple[float, float]:
+def rate_bounds(final_lr, gamma: float, step) -> tuple:
     """AdaBound's dynamic bounds on the per-coordinate rate at step t (Luo et al., 2019):
 
     eta_l(t) = final_lr * (1 - 1/(gamma t + 1)),  eta_u(t) = final_lr * (1 + 1/(gamma t)).
 
     Both tend to ``final_lr``; ``gamma = 0`` gives (0, inf), i.e. no bound.  The lecture's
-    0.1 -/+ 0.1/((1-beta2) t (+1)) is final_lr = 0.1, gamma = 1 - beta2.
+    0.1 -/+ 0.1/((1-beta2) t (+1)) is final_lr = 0.1, gamma = 1 - beta2.  ``final_lr`` and ``step``
+    may be floats or 0-d tensors.
     """
     if gamma == 0:
         return 0.0, math.inf
     return final_lr * (1.0 - 1.0 / (gamma * step + 1.0)), final_lr * (1.0 + 1.0 / (gamma * step))
 
 
+def clamp_rate_denominator_(den, step_size: float, low: float, high: float):
+    """Clip the rate ``step_size / den`` to ``[low, high]`` by clamping ``den`` in place.
+
+    ``clip(s / d, low, high) == s / clamp(d, s / high, s / low)`` for s > 0, d > 0, so the
+    bounded step ``clip(s / d) * m`` becomes one ``addcdiv`` afterwards (one pass over memory
+    fewer than clipping a rate tensor and multiplying).  ``low = 0`` means no lower rate bound.
+    """
+    d_low = step_size / high if high != math.inf else 0.0
+    d_high = step_size / low if low > 0 else math.inf
+    return M.clamp_(den, d_low, d_high)
+
+
 def adabound_update(
-    p, g, m, v, vmax, *, step: float, lr: float, final_lr: float, gamma: float, beta1: float,
-    beta2: float, eps: float, weight_decay: float, decoupled: bool, amsbound: bool, maximize: bool,
+    p, g, m, v, vmax, *, step, lr, final_lr, gamma: float, beta1, beta2, eps: float, weight_decay,
+    decoupled: bool, amsbound: bool, maximize: bool,
 ) -> None:
     """One AdaBound/AMSBound step on a tensor or on lists of tensors.
 
-    ``final_lr`` is the effective one (already scaled by ``lr / base_lr``).  The clipped rate
-    ``clip(s / (sqrt(v) + eps), lo, hi) * m`` is computed as ``s * m / clamp(sqrt(v) + eps, s/hi, s/lo)``
-    (equal in real arithmetic, one pass fewer; see :func:`~optimlab.optim._moments.clamp_rate_denominator_`).
+    ``final_lr`` is the effective one (already scaled by ``lr / base_lr``).  With Python floats the
+    clipped rate ``clip(s / (sqrt(v) + eps), lo, hi) * m`` is computed as
+    ``s * m / clamp(sqrt(v) + eps, s/hi, s/lo)`` (equal in real arithmetic, one pass fewer; see
+    :func:`clamp_rate_denominator_`), and nothing moves when ``s = 0`` or ``hi = 0``.  With tensor
+    scalars (tensor mode) it is the reference code's ``clip(s / (sqrt(v) + eps), lo, hi) * m``, times
+    ``(s != 0)`` for the same rule without reading ``s`` back to the host.
     """
     g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
@@ -51,14 +71,18 @@ def adabound_update(
         v = vmax
     step_size = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
     low, high = rate_bounds(final_lr, gamma, step)
+    denom = M.add_scalar_(M.sqrt(v), eps)
+    if isinstance(step_size, Tensor):
+        rate = (step_size / denom).clamp(low, high)
+        M.addcmul_(p, rate, m, -(step_size != 0).to(rate.dtype))
+        return
     if step_size == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
         return
-    denom = M.add_scalar_(M.sqrt(v), eps)
-    M.clamp_rate_denominator_(denom, step_size, low, high)
+    clamp_rate_denominator_(denom, step_size, low, high)
     M.addcdiv_(p, m, denom, -step_size)
 
 
-class AdaBound(torch.optim.Optimizer):
+class AdaBound(OptimizerBase):
     __doc__ = r"""AdaBound (and AMSBound with ``amsbound=True``): Adam with dynamic bounds on the rate.
 
     Symbols: :math:`\alpha` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\alpha^*` =
@@ -131,87 +155,94 @@ class AdaBound(torch.optim.Optimizer):
 
     _owner = "AdaBound"
     _amsbound_default = False
+    _group_defaults = {"amsbound": False, "decoupled_weight_decay": False, "fused": None}
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         final_lr: float = 0.1,
         gamma: float = 1e-3,
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         amsbound: bool | None = None,
         *,
         decoupled_weight_decay: bool = False,
         maximize: bool = False,
         foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
         owner = self._owner
         amsbound = self._amsbound_default if amsbound is None else amsbound
-        check_adam_args(owner, lr, betas, eps, weight_decay)
+        betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "final_lr", final_lr, 0.0, low_closed=False)
         check_range(owner, "gamma", gamma, 0.0, 1.0, high_closed=False)
         check_flags(owner, foreach=foreach, amsbound=amsbound, decoupled_weight_decay=decoupled_weight_decay,
                     maximize=maximize)
+        self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
         check_fused_args(owner, fused, foreach)
-        defaults = dict(lr=lr, betas=tuple(betas), final_lr=final_lr, gamma=gamma, eps=eps,
+        defaults = dict(lr=lr, betas=betas, final_lr=final_lr, gamma=gamma, eps=eps,
                         weight_decay=weight_decay, amsbound=amsbound,
                         decoupled_weight_decay=decoupled_weight_decay, maximize=maximize, foreach=foreach,
-                        fused=fused)
+                        capturable=capturable, differentiable=differentiable, fused=fused)
         super().__init__(params, defaults)
 
     def add_param_group(self, param_group: dict) -> None:
         """torch's ``add_param_group``; also records the group's ``base_lr`` (see class doc)."""
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        group.setdefault("base_lr", lr_value(group["lr"]))
+        group.setdefault("base_lr", scalar(group["lr"], False))
 
     def __setstate__(self, state: dict) -> None:
         super().__setstate__(state)
-        fill_group_defaults(self.param_groups, amsbound=False, decoupled_weight_decay=False, maximize=False,
-                            foreach=None, fused=None)
         for group in self.param_groups:
-            group.setdefault("base_lr", lr_value(group["lr"]))
+            group.setdefault("base_lr", scalar(group["lr"], False))
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's first step)."""
+        collect_grads(self._owner, group, params, grads)
+        init_moments(self.state, group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+                     max_sq=group["amsbound"])
+        return bool(params)
+
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
-            if not params:
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+            if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps):
                 continue
-            rows, steps = moment_rows(self.state, params, grads, max_sq=group["amsbound"])
-            lr = lr_value(group["lr"])
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             base_lr = group["base_lr"]
             final_lr = group["final_lr"] * (lr / base_lr if base_lr > 0 else 1.0)
-            beta1, beta2 = group["betas"]
-            if use_fused(self._owner, group, params, grads, "_fused_adam_",
-                         options_ok=all(p.dtype in (torch.float32, torch.float64) for p in params)):
-                self._fused_steps(group, rows, steps, lr, final_lr)
+            rows = list(zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs))
+            if kernel_ok(group, rows, "_fused_adam_", SCRATCH_DTYPES, owner=self._owner):
+                self._fused_steps(group, rows, values, lr, final_lr, beta1, beta2, weight_decay)
                 continue
             run_update(
-                adabound_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
+                adabound_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
                 lr=lr, final_lr=final_lr, gamma=group["gamma"], beta1=beta1, beta2=beta2,
-                eps=group["eps"], weight_decay=group["weight_decay"],
-                decoupled=group["decoupled_weight_decay"], amsbound=group["amsbound"],
-                maximize=group["maximize"],
+                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
+                amsbound=group["amsbound"], maximize=group["maximize"],
             )
         return loss
 
-    def _fused_steps(self, group: dict, rows: list[tuple], steps: list[float], lr: float, final_lr: float) -> None:
+    def _fused_steps(self, group: dict, rows: list[tuple], steps: list[float], lr: float, final_lr: float,
+                     beta1: float, beta2: float, wd: float) -> None:
         """The same step with torch's fused Adam kernel writing Adam's step into a zeroed buffer.
 
         The kernel (``eps / sqrt(1 - beta2^t)`` so that eps lands on ``sqrt(v)`` as in the
         reference code; ``amsgrad`` for AMSBound) updates m, v (and vmax) and writes
         ``d = -s m / (sqrt(v) + eps)``.  Then ``d / m = -rate`` (0/0 where m = 0, where the step
-        is 0 anyway), clipped to ``[-eta_u, -eta_l]``, and ``theta += d * m``.
+        is 0 anyway), clipped to ``[-eta_u, -eta_l]``, and ``theta += d * m``.  Runs only on rows
+        :func:`~optimlab.optim._base.plain_rows_ok` accepts (contiguous or identically laid out
+        float32/float64 CPU tensors), so the buffer is laid out like the parameter.
         """
-        beta1, beta2 = group["betas"]
-        wd, decoupled, maximize, amsbound = (group["weight_decay"], group["decoupled_weight_decay"],
-                                             group["maximize"], group["amsbound"])
+        decoupled, maximize, amsbound = group["decoupled_weight_decay"], group["maximize"], group["amsbound"]
         scratch = ZeroScratch([row[0] for row in rows])
         for (p, g, m, v, vmax), k in zip(rows, steps):
             if wd != 0:
@@ -219,7 +250,7 @@ class AdaBound(torch.optim.Optimizer):
                     M.decoupled_decay_(p, lr, wd)
                 else:  # the kernel negates g under maximize; the reference decays after negating
                     g = g.add(p, alpha=-wd if maximize else wd)
-            d = scratch.zeros_like(p)
+            d = scratch.zeros_like(p) if p.is_contiguous() else torch.zeros_like(p)
             torch._fused_adam_([d], [g], [m], [v], [vmax] if amsbound else [], [self.state[p]["step"]], lr=lr,
                                beta1=beta1, beta2=beta2, weight_decay=0.0,
                                eps=group["eps"] / M.bias_correction_sqrt(beta2, k), amsgrad=amsbound,

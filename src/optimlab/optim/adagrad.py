@@ -7,28 +7,26 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
+from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
 from ._common import (
-    call_closure, check_fused_args, fill_group_defaults, increment_steps, lr_value, params_with_grad,
-    resolve_foreach, run_update, step_tensor, use_fused,
+    FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, new_step, resolve_foreach, run_update,
 )
 from ._docs import common_args
 
 __all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
 
 
-def _decayed_lr(lr: float, lr_decay: float, step: float) -> float:
+def _decayed_lr(lr, lr_decay, step):
     return lr / (1.0 + (step - 1.0) * lr_decay)
 
 
-def adagrad_update(
-    p, g, s, *, step: float, lr: float, lr_decay: float, weight_decay: float, eps: float, maximize: bool,
-) -> None:
+def adagrad_update(p, g, s, *, step, lr, lr_decay, weight_decay, eps: float, maximize: bool) -> None:
     """One dense Adagrad step on a tensor or on lists of tensors (``s`` is the sum of squares)."""
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
-    M.add_sq_(s, g)
-    std = M.add_const_(M.sqrt(s), eps)
+    M.addcmul_(s, g, g)
+    std = M.add_scalar_(M.sqrt(s), eps, constant=True)
     M.addcdiv_(p, g, std, -_decayed_lr(lr, lr_decay, step))
 
 
@@ -46,7 +44,7 @@ def adagrad_sparse_update(
     p.add_(torch.sparse_coo_tensor(idx, vals / std_vals, g.size(), check_invariants=False), alpha=-_decayed_lr(lr, lr_decay, step))
 
 
-class Adagrad(torch.optim.Optimizer):
+class Adagrad(OptimizerBase):
     __doc__ = r"""Adagrad: a per-coordinate learning rate divided by the root of the sum of all past
     squared gradients.
 
@@ -103,18 +101,20 @@ class Adagrad(torch.optim.Optimizer):
     """
 
     _owner = "Adagrad"
+    _group_defaults = {"fused": None}
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 1e-2,
         lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         initial_accumulator_value: float = 0.0,
         eps: float = 1e-10,
         foreach: bool | None = None,
         *,
         maximize: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
     ) -> None:
         owner = self._owner
@@ -124,54 +124,54 @@ class Adagrad(torch.optim.Optimizer):
         check_range(owner, "initial_accumulator_value", initial_accumulator_value, 0.0)
         check_range(owner, "eps", eps, 0.0)
         check_flags(owner, foreach=foreach, maximize=maximize)
+        self._check_common(capturable=False, differentiable=differentiable, fused=fused, foreach=foreach)
         check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, lr_decay=lr_decay, eps=eps, weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value, foreach=foreach, maximize=maximize,
-            fused=fused,
+            differentiable=differentiable, fused=fused,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, foreach=None, maximize=False, fused=None)
+    def _init_group(self, group, params, grads, sums, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's
+        first step); return whether any gradient is sparse."""
+        sparse = collect_grads(self._owner, group, params, grads, allow_sparse=True)
+        init = group["initial_accumulator_value"]
+        for p in params:
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = new_step(p, group)
+                state["sum"] = torch.full_like(p, complex(init, init) if torch.is_complex(p) else init,
+                                               memory_format=torch.preserve_format)
+            sums.append(state["sum"])
+            steps.append(state["step"])
+        return sparse
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group, allow_sparse=True)
+            params, grads, sums, steps = [], [], [], []
+            sparse = self._init_group(group, params, grads, sums, steps)
             if not params:
                 continue
-            sparse = any(g.is_sparse for g in grads)
             if sparse and group["weight_decay"] != 0:
                 raise RuntimeError(f"{self._owner} does not support sparse gradients with weight_decay > 0 (the L2 "
                                    f"term is dense), got weight_decay={group['weight_decay']!r}")
-            init = group["initial_accumulator_value"]
-            sums, counters = [], []
-            for p in params:
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["sum"] = torch.full_like(p, complex(init, init) if torch.is_complex(p) else init,
-                                                   memory_format=torch.preserve_format)
-                sums.append(state["sum"])
-                counters.append(state["step"])
-            steps = increment_steps(counters)
-            hyper = dict(lr=lr_value(group["lr"]), lr_decay=group["lr_decay"], eps=group["eps"],
-                         maximize=group["maximize"])
-            if use_fused(self._owner, group, params, grads, "_fused_adagrad_"):
-                torch._fused_adagrad_(params, grads, sums, counters, weight_decay=group["weight_decay"], **hyper)
-                continue
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, lr_decay, weight_decay = hyper(group, tensor, "lr", "lr_decay", "weight_decay")
+            rule = dict(lr=lr, lr_decay=lr_decay, eps=group["eps"], maximize=group["maximize"])
             rows = list(zip(params, grads, sums))
+            if not sparse and kernel_ok(group, rows, "_fused_adagrad_", FUSED_DTYPES, owner=self._owner):
+                torch._fused_adagrad_(params, grads, sums, steps, weight_decay=weight_decay, **rule)
+                continue
             if sparse:  # sparse gradients: per tensor, torch's rule; the dense rest as usual
-                for row, step in zip(rows, steps):
+                for row, step in zip(rows, values):
                     if row[1].is_sparse:
-                        adagrad_sparse_update(*row, step=step, **hyper)
+                        adagrad_sparse_update(*row, step=step, **rule)
                 dense = [i for i, row in enumerate(rows) if not row[1].is_sparse]
-                rows, steps = [rows[i] for i in dense], [steps[i] for i in dense]
-            if rows:
-                run_update(adagrad_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                           weight_decay=group["weight_decay"], **hyper)
+                rows, values = [rows[i] for i in dense], [values[i] for i in dense]
+            run_update(adagrad_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
+                       weight_decay=weight_decay, **rule)
         return loss

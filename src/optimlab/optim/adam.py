@@ -7,11 +7,11 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_adam_args, check_flags
+from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
 from ._common import (
-    call_closure, check_fused_args, fill_group_defaults, lr_value, moment_rows, params_with_grad,
-    resolve_foreach, run_update, use_fused,
+    FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update,
 )
 from ._docs import common_args
 
@@ -43,7 +43,7 @@ def adam_update(
     M.addcdiv_(p, m, denom, -lr * bc2_sqrt / bc1)
 
 
-class Adam(torch.optim.Optimizer):
+class Adam(OptimizerBase):
     __doc__ = r"""Adam, with optional AMSGrad, L2 or decoupled weight decay (AdamW).
 
     Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
@@ -98,64 +98,68 @@ class Adam(torch.optim.Optimizer):
     """
 
     _owner = "Adam"
+    _group_defaults = {"amsgrad": False, "decoupled_weight_decay": False, "bias_correction": True, "fused": None}
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         amsgrad: bool = False,
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
         bias_correction: bool = True,
-        fused: bool | None = None,
     ) -> None:
         owner = self._owner
-        check_adam_args(owner, lr, betas, eps, weight_decay)
+        betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_flags(owner, foreach=foreach, amsgrad=amsgrad, maximize=maximize,
                     decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction)
+        self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
         check_fused_args(owner, fused, foreach, {"bias_correction=False": not bias_correction})
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-            foreach=foreach, maximize=maximize, decoupled_weight_decay=decoupled_weight_decay,
-            bias_correction=bias_correction, fused=fused,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+            foreach=foreach, maximize=maximize, capturable=capturable, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, amsgrad=False, maximize=False, foreach=None,
-                            decoupled_weight_decay=False, bias_correction=True, fused=None)
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's
+        first step); nothing is advanced here (torch.compile runs this eagerly, once)."""
+        collect_grads(self._owner, group, params, grads)
+        init_moments(self.state, group, params, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps,
+                     max_sq=group["amsgrad"])
+        return bool(params)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
-            if not params:
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
+            if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps):
                 continue
-            rows, steps = moment_rows(self.state, params, grads, max_sq=group["amsgrad"])
-            beta1, beta2 = group["betas"]
-            if use_fused(self._owner, group, params, grads, "_fused_adam_", options_ok=group["bias_correction"]):
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
+            rows = list(zip(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs))
+            if kernel_ok(group, rows, "_fused_adam_", FUSED_DTYPES, options_ok=group["bias_correction"],
+                         owner=self._owner):
                 kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
-                cols = list(zip(*rows))
-                kernel(list(cols[0]), list(cols[1]), list(cols[2]), list(cols[3]),
-                       list(cols[4]) if group["amsgrad"] else [],
-                       [self.state[p]["step"] for p in params], lr=lr_value(group["lr"]), beta1=beta1,
-                       beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"],
+                kernel(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs if group["amsgrad"] else [], steps,
+                       lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=group["eps"],
                        amsgrad=group["amsgrad"], maximize=group["maximize"])
                 continue
             run_update(
-                adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
-                amsgrad=group["amsgrad"], bias_correction=group["bias_correction"],
-                maximize=group["maximize"],
+                adam_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
+                decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
+                bias_correction=group["bias_correction"], maximize=group["maximize"],
             )
         return loss
 
@@ -188,10 +192,27 @@ class AdamW(Adam):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
-        bias_correction: bool = True,
+        capturable: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
+        bias_correction: bool = True,
     ) -> None:
         super().__init__(
             params, lr, betas, eps, weight_decay, amsgrad, foreach=foreach, maximize=maximize,
-            decoupled_weight_decay=True, bias_correction=bias_correction, fused=fused,
+            capturable=capturable, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=True, bias_correction=bias_correction,
         )
+
+    def __setstate__(self, state: dict) -> None:
+        # AdamW always decays decoupled, also after loading an Adam (or an older AdamW) checkpoint,
+        # whose groups say decoupled_weight_decay=False or nothing.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's ``add_param_group``; the group always decays decoupled (AdamW)."""
+        if param_group.get("decoupled_weight_decay", True) is not True:
+            raise ValueError(f"{self._owner}: decoupled_weight_decay is always True, got "
+                             f"{param_group['decoupled_weight_decay']!r}")
+        super().add_param_group(param_group)

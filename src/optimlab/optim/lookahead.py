@@ -6,8 +6,9 @@ from typing import Any, Callable
 
 import torch
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_choice, check_int, check_range
+from ._base import run_inner_step, step_context, tensor_mode
 from ._wrapper import Wrapper
 
 __all__ = ["Lookahead"]
@@ -32,13 +33,18 @@ class Lookahead(Wrapper):
 
     Between syncs a step costs the inner step plus a counter increment; the sync is two
     passes over the parameters every k steps (``torch._foreach_lerp_`` and ``_foreach_copy_``).
+    While ``torch.compile`` traces the step, the sync is written with ``torch.where`` on the
+    counter (one graph whatever the step), which costs those passes at every step.
 
-    **Sharing.**  ``self.param_groups`` *is* ``optimizer.param_groups`` (the same list), so a
-    torch scheduler, ``GradScaler`` (it unscales the shared grads and calls this ``step``, or
-    skips it on inf), ``zero_grad``, step hooks and ``add_param_group`` (on either object) all
-    work through the wrapper.  ``k``, ``alpha``, ``pullback`` and the step counter live in each
-    group as ``lookahead_k``, ``lookahead_alpha``, ``lookahead_pullback``, ``lookahead_step``,
-    so they can differ per group, are saved in the state_dict and apply to groups added later.
+    **Sharing.**  ``self.param_groups`` *is* ``optimizer.param_groups`` and ``self.state`` *is*
+    ``optimizer.state`` (the same objects, see :mod:`optimlab.optim._wrapper`), so a torch
+    scheduler, ``GradScaler`` (it unscales the shared grads and calls this ``step``, or skips it
+    on inf), ``zero_grad``, step hooks and ``add_param_group`` (on either object) all work
+    through the wrapper, and the state_dict is torch's flat format (ZeRO, distributed
+    checkpoints).  ``k``, ``alpha``, ``pullback`` and the step counter live in each group as
+    ``lookahead_k``, ``lookahead_alpha``, ``lookahead_pullback``, ``lookahead_step`` (a 0-d int64
+    tensor), so they can differ per group, are checked when a group is added, are saved in the
+    state_dict and apply to groups added later.
 
     **Inner momentum after a sync** (``pullback``): ``"keep"`` (default, the paper's choice: the
     inner optimizer's state is left as it is), ``"reset"`` (the first-moment buffer,
@@ -61,9 +67,9 @@ class Lookahead(Wrapper):
         alpha (float, default 0.5, in (0, 1]): slow-weight step size (1 = plain inner optimizer).
         pullback (str, default "keep"): "keep", "reset" or "pullback".
 
-    State per parameter (this wrapper's): ``slow_param`` (:math:`\phi`, like the parameter),
-    ``slow_momentum`` (only with "pullback").  The inner optimizer keeps its own state;
-    ``state_dict()`` nests it (torch's format) under ``"inner_optimizer"``.
+    State per parameter (this wrapper's, beside the inner optimizer's in the same dict):
+    ``lookahead_slow`` (:math:`\phi`, like the parameter), ``lookahead_slow_momentum`` (only with
+    "pullback").
 
     Example:
         >>> import torch, optimlab
@@ -80,65 +86,82 @@ class Lookahead(Wrapper):
     """
 
     _owner = "Lookahead"
+    _counters = ("lookahead_step",)
 
     def __init__(self, optimizer: torch.optim.Optimizer, k: int = 5, alpha: float = 0.5,
                  pullback: str = "keep") -> None:
-        owner = self._owner
-        check_int(owner, "k", k, 1)
-        check_range(owner, "alpha", alpha, 0.0, 1.0, low_closed=False)
-        check_choice(owner, "pullback", pullback, ("keep", "reset", "pullback"))
+        self._check_group({"lookahead_k": k, "lookahead_alpha": alpha, "lookahead_pullback": pullback})
         super().__init__(optimizer, {"lookahead_k": k, "lookahead_alpha": alpha,
                                      "lookahead_pullback": pullback, "lookahead_step": 0})
 
-    def _n_params(self) -> int:
-        return sum(len(g["params"]) for g in self.param_groups)
+    def _check_group(self, group: dict) -> None:
+        owner = self._owner
+        check_int(owner, "k", group["lookahead_k"], 1)
+        check_range(owner, "alpha", group["lookahead_alpha"], 0.0, 1.0, low_closed=False)
+        check_choice(owner, "pullback", group["lookahead_pullback"], ("keep", "reset", "pullback"))
 
-    def _start_slow(self, params) -> None:
-        for p in params:
-            self.state[p]["slow_param"] = p.detach().clone(memory_format=torch.preserve_format)
-
+    @step_context
     def step(self, closure: Callable[[], Any] | None = None):
         """One inner step; every ``k``-th step of a group, the slow-weight sync of that group."""
-        snapshot = {}
-        if len(self.state) < self._n_params():  # some parameters have no slow weights yet
-            for group in self.param_groups:
-                new = [p for p in group["params"] if p not in self.state]
-                self._start_slow(p for p in new if p.grad is not None)
-                if closure is not None:
-                    snapshot.update({p: p.detach().clone() for p in new if p.grad is None and p.requires_grad})
-        loss = self.optimizer.step(closure) if closure is not None else self.optimizer.step()
-        for p, value in snapshot.items():
+        return self._step_impl(closure)
+
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
+        groups = self._groups()
+        # phi_0 = theta_0: the pre-step values of parameters that have no slow weights yet (stored
+        # after the inner step, so that the inner optimizer creates its state first)
+        fresh = {}
+        for group in groups:
+            for p in group["params"]:
+                if "lookahead_slow" not in self.state.get(p, ()) and (
+                        p.grad is not None or (closure is not None and p.requires_grad)):
+                    fresh[p] = p.detach().clone(memory_format=torch.preserve_format)
+        loss = run_inner_step(self.optimizer, closure)
+        for p, value in fresh.items():
             if p.grad is not None:
-                self.state[p]["slow_param"] = value
-        for group in self._groups():
-            group["lookahead_step"] += 1
-            if group["lookahead_step"] % group["lookahead_k"] == 0:
-                self._sync(group)
+                self.state[p]["lookahead_slow"] = value
+        for group in groups:
+            count = group["lookahead_step"]
+            count.add_(1)
+            if tensor_mode(group):
+                self._sync(group, count % group["lookahead_k"] == 0)
+            elif int(count) % group["lookahead_k"] == 0:
+                self._sync(group, True)
         return loss
 
     @torch.no_grad()
-    def _sync(self, group: dict) -> None:
-        params = [p for p in group["params"] if p in self.state]
+    def _sync(self, group: dict, when) -> None:
+        """phi <- phi + alpha (theta - phi); theta <- phi (and the inner momentum), where ``when``
+        holds: a Python bool (eager), or a bool tensor (traced: both sides computed, one kept)."""
+        params = [p for p in group["params"] if "lookahead_slow" in self.state.get(p, ())]
         if not params:
             return
         alpha = group["lookahead_alpha"]
-        slow = [self.state[p]["slow_param"] for p in params]
-        M.lerp_(slow, params, alpha)
-        M.copy_(params, slow)
+        slow = [self.state[p]["lookahead_slow"] for p in params]
+        if isinstance(when, torch.Tensor):
+            for p, s in zip(params, slow):
+                s.copy_(torch.where(when, s.lerp(p, alpha), s))
+                p.copy_(torch.where(when, s, p))
+        else:
+            M.lerp_(slow, params, alpha)
+            M.copy_(params, slow)
         mode = group["lookahead_pullback"]
         if mode == "keep":
             return
         for p in params:
-            inner = self.optimizer.state.get(p, {})
+            inner = self.state[p]
             key = next((k for k in _MOMENTUM_KEYS if isinstance(inner.get(k), torch.Tensor)), None)
             if key is None:
                 continue
             buf = inner[key]
             if mode == "reset":
-                buf.zero_()
+                new = torch.zeros_like(buf)
             else:
-                st = self.state[p]
-                if "slow_momentum" not in st:
-                    st["slow_momentum"] = torch.zeros_like(buf)
-                buf.lerp_(st["slow_momentum"], 1.0 - alpha)  # b <- alpha b + (1 - alpha) b_slow
-                st["slow_momentum"].copy_(buf)
+                if "lookahead_slow_momentum" not in inner:
+                    inner["lookahead_slow_momentum"] = torch.zeros_like(buf)
+                new = buf.lerp(inner["lookahead_slow_momentum"], 1.0 - alpha)  # alpha b + (1 - alpha) b_slow
+            if isinstance(when, torch.Tensor):
+                new = torch.where(when, new, buf)
+            buf.copy_(new)
+            if mode == "pullback":  # b_slow <- b (where the sync happened)
+                slow_m = inner["lookahead_slow_momentum"]
+                slow_m.copy_(torch.where(when, buf, slow_m) if isinstance(when, torch.Tensor) else buf)

@@ -8,11 +8,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_range
-from ._common import (
-    call_closure, fill_group_defaults, lr_value, moment_rows, params_with_grad, resolve_foreach, run_update,
-)
+from ._base import OptimizerBase, call_closure, tensor_mode
+from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
 __all__ = ["NAdam", "nadam_update"]
@@ -20,16 +19,16 @@ __all__ = ["NAdam", "nadam_update"]
 SCHEDULE_CHOICES = ("warmup", "constant")
 
 
-def _mu(beta1: float, momentum_decay: float, step: float) -> float:
+def _mu(beta1, momentum_decay, step):
     """torch's (Dozat's) momentum schedule mu_t = beta1 (1 - 0.5 * 0.96**(t * psi))."""
     return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
 
 
 def nadam_update(
-    p, g, m, v, mu_product, *, step: float, lr: float, beta1: float, beta2: float, eps: float,
-    weight_decay: float, decoupled: bool, maximize: bool, momentum_decay: float, constant: bool,
+    p, g, m, v, mu_product, *, step, lr, beta1, beta2, eps: float, weight_decay, decoupled: bool, maximize: bool,
+    momentum_decay: float, constant: bool,
 ) -> None:
-    """One NAdam step on a tensor or on lists (``mu_product``: 0-d CPU tensor(s), updated here).
+    """One NAdam step on a tensor or on lists (``mu_product``: 0-d tensor(s), updated here).
 
     Computed as ``theta -= sqrt(bc2) * (c_g g + c_m m) / (sqrt(v) + eps sqrt(bc2))`` (two
     ``addcdiv``), which equals torch's division of ``v`` by ``bc2`` before the root exactly in real
@@ -43,26 +42,30 @@ def nadam_update(
     else:
         mu, mu_next = _mu(beta1, momentum_decay, step), _mu(beta1, momentum_decay, step + 1)
         M.mul_(mu_product, mu)
-        prod = M.values(mu_product)  # torch rounds the product to float32 each step; so do we
-        if isinstance(prod, float):
-            c_g, c_m = (1.0 - mu) / (1.0 - prod), mu_next / (1.0 - prod * mu_next)
+        # torch rounds the product to float32 each step; so do we (read as a float in eager mode)
+        if isinstance(step, Tensor):
+            prod = mu_product
         else:
+            prod = float(mu_product) if isinstance(mu_product, Tensor) else [float(t) for t in mu_product]
+        if isinstance(prod, list):
             c_g = [(1.0 - mu) / (1.0 - x) for x in prod]
             c_m = [mu_next / (1.0 - x * mu_next) for x in prod]
+        else:
+            c_g, c_m = (1.0 - mu) / (1.0 - prod), mu_next / (1.0 - prod * mu_next)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     bc2_sqrt = M.bias_correction_sqrt(beta2, step)
     denom = M.add_scalar_(M.sqrt(v), eps * bc2_sqrt)
     scale = -lr * bc2_sqrt
-    if isinstance(c_g, float):
-        M.addcdiv_(p, g, denom, scale * c_g)
-        M.addcdiv_(p, m, denom, scale * c_m)
-    else:
+    if isinstance(c_g, list):
         M.addcdiv_(p, g, denom, [scale * c for c in c_g])
         M.addcdiv_(p, m, denom, [scale * c for c in c_m])
+    else:
+        M.addcdiv_(p, g, denom, scale * c_g)
+        M.addcdiv_(p, m, denom, scale * c_m)
 
 
-class NAdam(torch.optim.Optimizer):
+class NAdam(OptimizerBase):
     __doc__ = r"""NAdam: Adam whose first-moment estimate looks one step ahead (Nesterov momentum).
 
     Symbols: :math:`\eta` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
@@ -124,61 +127,63 @@ class NAdam(torch.optim.Optimizer):
     """
 
     _owner = "NAdam"
+    _group_defaults = {"decoupled_weight_decay": False, "momentum_schedule": "warmup"}
+    _scalar_state = ("step", "mu_product")
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 2e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
         momentum_schedule: str = "warmup",
     ) -> None:
         owner = self._owner
-        check_adam_args(owner, lr, betas, eps, weight_decay)
+        betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "momentum_decay", momentum_decay, 0.0)
         check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_choice(owner, "momentum_schedule", momentum_schedule, SCHEDULE_CHOICES)
+        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
             decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
-            momentum_schedule=momentum_schedule,
+            capturable=capturable, differentiable=differentiable, momentum_schedule=momentum_schedule,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, foreach=None, maximize=False,
-                            momentum_schedule="warmup")
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, mu_products, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's
+        first step: the Adam moments and ``mu_product = 1``)."""
+        collect_grads(self._owner, group, params, grads)
+        init_moments(self.state, group, params, exp_avgs, exp_avg_sqs, [], steps)
+        for p in params:
+            state = self.state[p]
+            if "mu_product" not in state:
+                state["mu_product"] = torch.ones((), dtype=torch.float32, device=state["step"].device)
+            mu_products.append(state["mu_product"])
+        return bool(params)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
-            if not params:
+            params, grads, exp_avgs, exp_avg_sqs, mu_products, steps = [], [], [], [], [], []
+            if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, mu_products, steps):
                 continue
-            rows, steps = moment_rows(self.state, params, grads)
-            for i, (p, g, m, v, _) in enumerate(rows):
-                state = self.state[p]
-                if "mu_product" not in state:
-                    state["mu_product"] = torch.tensor(1.0, dtype=torch.float32)
-                elif state["mu_product"].dtype != torch.float32 or state["mu_product"].device.type != "cpu":
-                    # Optimizer.load_state_dict casts every non-"step" tensor to the parameter's
-                    # dtype and device; back to float32 on CPU so that a resumed run is bit-identical.
-                    state["mu_product"] = state["mu_product"].to(device="cpu", dtype=torch.float32)
-                rows[i] = (p, g, m, v, state["mu_product"])
-            beta1, beta2 = group["betas"]
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             run_update(
-                nadam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                nadam_update, zip(params, grads, exp_avgs, exp_avg_sqs, mu_products), steps=values,
+                foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
+                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
                 maximize=group["maximize"], momentum_decay=group["momentum_decay"],
                 constant=group["momentum_schedule"] == "constant",
             )

@@ -8,40 +8,67 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+import math
+
+from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
-from ._common import (
-    call_closure, fill_group_defaults, lr_value, moment_rows, params_with_grad, resolve_foreach, run_update,
-)
+from ._base import OptimizerBase, call_closure, tensor_mode
+from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
 __all__ = ["RAdam", "radam_update"]
 
 
+def sma_length(beta2, step):
+    """RAdam's length of the approximated simple moving average: ``(rho_inf, rho_t)``.
+
+    rho_inf = 2 / (1 - beta2) - 1,  rho_t = rho_inf - 2 t beta2**t / (1 - beta2**t).
+    """
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    return rho_inf, rho_inf - 2.0 * step * beta2**step / (1.0 - beta2**step)
+
+
+def rectification(rho_inf, rho_t, rectify=True):
+    """RAdam's variance rectification r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t)),
+    defined for rho_t > 4.  With tensors, ``rectify`` (a bool tensor) masks the steps where it is
+    used; elsewhere r is 1, so that a ``torch.where`` over both branches (and its gradient) stays finite."""
+    ratio = (rho_t - 4.0) * (rho_t - 2.0) * rho_inf / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t)
+    if isinstance(ratio, Tensor):
+        return torch.where(rectify, ratio, 1.0).sqrt()
+    return math.sqrt(ratio)
+
+
 def radam_update(
-    p, g, m, v, *, step: float, lr: float, beta1: float, beta2: float, eps: float, weight_decay: float,
-    decoupled: bool, maximize: bool, rectify_threshold: float,
+    p, g, m, v, *, step, lr, beta1, beta2, eps: float, weight_decay, decoupled: bool, maximize: bool,
+    rectify_threshold: float,
 ) -> None:
     """One RAdam step on a tensor or on lists of tensors.
 
-    The branch depends on the Python float ``step`` only (never on tensor values).  The
-    rectified step is computed as ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``:
-    torch's order of operations folded into one scalar, one root and one ``addcdiv``.
+    The rectified step is computed as ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``:
+    torch's order of operations folded into one scalar, one root and one ``addcdiv``.  With a
+    Python step the branch is a Python ``if``; with a tensor step (tensor mode) both branches are
+    one expression, ``m / where(rectify, (sqrt(v) + eps) / (r sqrt(bc2)), 1)``, so no value is read
+    back to the host.
     """
     g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     bc1 = M.bias_correction(beta1, step)
-    rho_inf, rho_t = M.sma_length(beta2, step)
-    if rho_t > rectify_threshold:
-        r = M.rectification(rho_inf, rho_t)
+    rho_inf, rho_t = sma_length(beta2, step)
+    rectify = rho_t > rectify_threshold
+    if isinstance(rectify, Tensor):
+        scale = rectification(rho_inf, rho_t, rectify) * M.bias_correction_sqrt(beta2, step)
+        denom = torch.where(rectify, (M.sqrt(v) + eps) / scale, 1.0)
+        M.addcdiv_(p, m, denom, -lr / bc1)
+    elif rectify:
+        r = rectification(rho_inf, rho_t)
         denom = M.add_scalar_(M.sqrt(v), eps)
         M.addcdiv_(p, m, denom, -lr * r * M.bias_correction_sqrt(beta2, step) / bc1)
     else:  # un-adapted momentum step (SGDM with a de-biased m)
         M.add_(p, m, -lr / bc1)
 
 
-class RAdam(torch.optim.Optimizer):
+class RAdam(OptimizerBase):
     __doc__ = r"""RAdam: rectified Adam, a built-in warm-up.  While the approximated SMA length
     :math:`\rho_t` is small the adaptive rate's variance is intractable and the step is plain
     de-biased momentum; afterwards Adam's step is scaled by the rectification :math:`r_t`.
@@ -99,51 +126,54 @@ class RAdam(torch.optim.Optimizer):
     """
 
     _owner = "RAdam"
+    _group_defaults = {"decoupled_weight_decay": False, "rectify_threshold": 5.0}
 
     def __init__(
         self,
         params,
         lr: float | Tensor = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float | Tensor, float | Tensor] = (0.9, 0.999),
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         decoupled_weight_decay: bool = False,
         *,
         foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
         rectify_threshold: float = 5.0,
     ) -> None:
         owner = self._owner
-        check_adam_args(owner, lr, betas, eps, weight_decay)
+        betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_range(owner, "rectify_threshold", rectify_threshold, 4.0)
+        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+            lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
-            rectify_threshold=float(rectify_threshold),
+            capturable=capturable, differentiable=differentiable, rectify_threshold=float(rectify_threshold),
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, foreach=None, maximize=False,
-                            rectify_threshold=5.0)
+    def _init_group(self, group, params, grads, exp_avgs, exp_avg_sqs, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's first step)."""
+        collect_grads(self._owner, group, params, grads)
+        init_moments(self.state, group, params, exp_avgs, exp_avg_sqs, [], steps)
+        return bool(params)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
-            if not params:
+            params, grads, exp_avgs, exp_avg_sqs, steps = [], [], [], [], []
+            if not self._init_group(group, params, grads, exp_avgs, exp_avg_sqs, steps):
                 continue
-            rows, steps = moment_rows(self.state, params, grads)
-            rows = [row[:4] for row in rows]
-            beta1, beta2 = group["betas"]
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             run_update(
-                radam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr_value(group["lr"]), beta1=beta1, beta2=beta2, eps=group["eps"],
-                weight_decay=group["weight_decay"], decoupled=group["decoupled_weight_decay"],
+                radam_update, zip(params, grads, exp_avgs, exp_avg_sqs), steps=values,
+                foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
+                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
                 maximize=group["maximize"], rectify_threshold=group["rectify_threshold"],
             )
         return loss

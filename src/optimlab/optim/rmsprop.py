@@ -8,11 +8,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_choice, check_flags, check_lr, check_range
-from ._common import (
-    call_closure, fill_group_defaults, increment_steps, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
-)
+from ._base import OptimizerBase, call_closure, tensor_mode
+from ._common import advance, collect_grads, hyper, new_step, resolve_foreach, run_update
 from ._docs import COMMON_ARGS
 
 __all__ = ["RMSprop", "rmsprop_update"]
@@ -21,29 +20,29 @@ INIT_CHOICES = ("zeros", "first_grad")
 
 
 def rmsprop_update(
-    p, g, v, buf, gbar, *, step: float, lr: float, alpha: float, eps: float, weight_decay: float,
-    momentum: float, centered: bool, maximize: bool, first_grad_init: bool,
+    p, g, v, buf, gbar, *, step, lr, alpha, eps: float, weight_decay, momentum, centered: bool, maximize: bool,
+    first_grad_init: bool,
 ) -> None:
     """One RMSprop step on a tensor or lists (``buf``/``gbar`` are ``None`` when unused).
 
     With ``first_grad_init`` the first step sets ``v = g**2`` (an EMA with coefficient 0).
     """
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
-    M.ema_sq_const_(v, g, 0.0 if first_grad_init and step == 1 else alpha)
+    M.ema_sq_(v, g, M.where(step == 1, 0.0, alpha) if first_grad_init else alpha)
     if centered:
         M.ema_(gbar, g, alpha)
         avg = M.sqrt_(M.addcmul(v, gbar, gbar, -1.0))
     else:
         avg = M.sqrt(v)
-    M.add_const_(avg, eps)
+    M.add_scalar_(avg, eps, constant=True)
     if momentum > 0:
-        M.add_div_(M.mul_const_(buf, momentum), g, avg)
+        M.addcdiv_(M.mul_(buf, momentum, constant=True), g, avg)
         M.add_(p, buf, -lr)
     else:
         M.addcdiv_(p, g, avg, -lr)
 
 
-class RMSprop(torch.optim.Optimizer):
+class RMSprop(OptimizerBase):
     __doc__ = r"""RMSprop: divide the gradient by the root of an EMA of its square; optionally centred
     (divide by an estimate of the standard deviation instead) and with momentum.
 
@@ -103,6 +102,7 @@ class RMSprop(torch.optim.Optimizer):
     """
 
     _owner = "RMSprop"
+    _group_defaults = {"momentum": 0.0, "centered": False, "init_square_avg": "zeros"}
 
     def __init__(
         self,
@@ -110,12 +110,14 @@ class RMSprop(torch.optim.Optimizer):
         lr: float | Tensor = 1e-2,
         alpha: float = 0.99,
         eps: float = 1e-8,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         momentum: float = 0.0,
         centered: bool = False,
-        *,
+        capturable: bool = False,
         foreach: bool | None = None,
         maximize: bool = False,
+        differentiable: bool = False,
+        *,
         init_square_avg: str = "zeros",
     ) -> None:
         owner = self._owner
@@ -126,44 +128,47 @@ class RMSprop(torch.optim.Optimizer):
         check_range(owner, "momentum", momentum, 0.0)
         check_flags(owner, foreach=foreach, centered=centered, maximize=maximize)
         check_choice(owner, "init_square_avg", init_square_avg, INIT_CHOICES)
+        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
-            foreach=foreach, maximize=maximize, init_square_avg=init_square_avg,
+            capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
+            init_square_avg=init_square_avg,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, momentum=0.0, centered=False, foreach=None, maximize=False,
-                            init_square_avg="zeros")
+    def _init_group(self, group, params, grads, square_avgs, momentum_buffers, grad_avgs, steps) -> bool:
+        """Collect the group's parameters with a gradient and their state (created on a parameter's
+        first step; ``momentum_buffer``/``grad_avg`` also when momentum/centered is turned on later)."""
+        collect_grads(self._owner, group, params, grads)
+        momentum, centered = group["momentum"], group["centered"]
+        for p in params:
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = new_step(p, group)
+                state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if momentum > 0 and "momentum_buffer" not in state:
+                state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            if centered and "grad_avg" not in state:
+                state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            steps.append(state["step"])
+            square_avgs.append(state["square_avg"])
+            momentum_buffers.append(state["momentum_buffer"] if momentum > 0 else None)
+            grad_avgs.append(state["grad_avg"] if centered else None)
+        return bool(params)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
-            if not params:
+            params, grads, square_avgs, momentum_buffers, grad_avgs, steps = [], [], [], [], [], []
+            if not self._init_group(group, params, grads, square_avgs, momentum_buffers, grad_avgs, steps):
                 continue
-            momentum, centered = group["momentum"], group["centered"]
-            rows, counters = [], []
-            for p, g in zip(params, grads):
-                state = self.state[p]
-                if not state:
-                    state["step"] = step_tensor()
-                    state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if momentum > 0 and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                if centered and "grad_avg" not in state:
-                    state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                counters.append(state["step"])
-                rows.append((p, g, state["square_avg"], state["momentum_buffer"] if momentum > 0 else None,
-                             state["grad_avg"] if centered else None))
-            steps = increment_steps(counters)
+            tensor = tensor_mode(group)
+            values = advance(steps, tensor)
+            lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
             run_update(
-                rmsprop_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr_value(group["lr"]), alpha=group["alpha"], eps=group["eps"],
-                weight_decay=group["weight_decay"], momentum=momentum, centered=centered,
+                rmsprop_update, zip(params, grads, square_avgs, momentum_buffers, grad_avgs), steps=values,
+                foreach=resolve_foreach(group["foreach"], params), lr=lr, alpha=group["alpha"], eps=group["eps"],
+                weight_decay=weight_decay, momentum=group["momentum"], centered=group["centered"],
                 maximize=group["maximize"], first_grad_init=group["init_square_avg"] == "first_grad",
             )
         return loss

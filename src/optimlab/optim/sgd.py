@@ -7,20 +7,22 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
-from ._common import (
-    call_closure, check_fused_args, fill_group_defaults, lr_value, params_with_grad, resolve_foreach, run_update,
-    use_fused,
-)
+from ._base import OptimizerBase, call_closure, kernel_ok, tensor_mode
+from ._common import check_fused_args, collect_grads, hyper, resolve_foreach, run_update
 from ._docs import common_args
+
+# torch 2.13's _fused_sgd_ skips whole SIMD blocks of float16/bfloat16 parameters (they never
+# change), so the kernel runs only for these dtypes.
+SGD_KERNEL_DTYPES = frozenset((torch.float32, torch.float64))
 
 __all__ = ["SGD", "SGDW", "sgd_update"]
 
 
 def sgd_update(
-    p, g, buf, *, lr: float, momentum: float, dampening: float, weight_decay: float,
-    nesterov: bool, maximize: bool, decoupled: bool, first: bool = False,
+    p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov: bool, maximize: bool, decoupled: bool,
+    first: bool = False,
 ) -> None:
     """One SGD step on a tensor or a list of tensors (``buf`` is ``None`` without momentum).
 
@@ -41,7 +43,30 @@ def sgd_update(
     M.add_(p, g, -lr)
 
 
-class SGD(torch.optim.Optimizer):
+def sgd_sparse_update(p: Tensor, g: Tensor, buf: Tensor | None, *, lr: float, momentum: float, dampening: float,
+                      weight_decay: float, nesterov: bool, maximize: bool, decoupled: bool) -> Tensor | None:
+    """One SGD step for a sparse COO gradient, per tensor, exactly as ``torch.optim.SGD`` does it:
+    the momentum buffer starts as a (sparse) copy of the gradient.  L2 decay is refused (torch fails
+    on it); decoupled decay shrinks every row.  Returns the buffer (``None`` without momentum)."""
+    if maximize:
+        g = -g
+    if weight_decay != 0:
+        if not decoupled:
+            raise RuntimeError(f"SGD does not support sparse gradients with L2 weight decay (the L2 term is dense; "
+                               f"torch.optim.SGD fails too), got weight_decay={weight_decay!r}; use "
+                               f"decoupled_weight_decay=True")
+        M.decoupled_decay_(p, lr, weight_decay)
+    if momentum != 0:
+        if buf is None:
+            buf = torch.clone(g).detach()
+        else:
+            buf.mul_(momentum).add_(g, alpha=1.0 - dampening)
+        g = g.add(buf, alpha=momentum) if nesterov else buf
+    p.add_(g, alpha=-lr)
+    return buf
+
+
+class SGD(OptimizerBase):
     __doc__ = r"""Stochastic gradient descent with optional momentum (SGDM), Nesterov momentum (NAG) and
     L2 or decoupled weight decay (SGDW / SGDWM).
 
@@ -78,8 +103,9 @@ class SGD(torch.optim.Optimizer):
         decoupled_weight_decay (bool, default False): SGDW: decay the weights outside the gradient.
     """ + common_args("_fused_sgd_", "all but decoupled weight decay") + r"""
 
-    Sparse gradients (``nn.Embedding(sparse=True)``) are supported without momentum and without
-    L2 weight decay; otherwise they raise torch's "does not support sparse gradients" error.
+    Sparse gradients (``nn.Embedding(sparse=True)``) are supported as in torch, per tensor: the
+    momentum buffer of such a parameter is a sparse copy of its first gradient (torch's format).
+    With L2 weight decay they raise ``RuntimeError`` (torch fails too); decoupled decay works.
 
     State per parameter: ``momentum_buffer`` (like the parameter; only when momentum > 0).
 
@@ -100,6 +126,7 @@ class SGD(torch.optim.Optimizer):
     """
 
     _owner = "SGD"
+    _group_defaults = {"nesterov": False, "decoupled_weight_decay": False, "fused": None}
 
     def __init__(
         self,
@@ -107,13 +134,14 @@ class SGD(torch.optim.Optimizer):
         lr: float | Tensor = 1e-3,
         momentum: float = 0.0,
         dampening: float = 0.0,
-        weight_decay: float = 0.0,
+        weight_decay: float | Tensor = 0.0,
         nesterov: bool = False,
         *,
         maximize: bool = False,
         foreach: bool | None = None,
-        decoupled_weight_decay: bool = False,
+        differentiable: bool = False,
         fused: bool | None = None,
+        decoupled_weight_decay: bool = False,
     ) -> None:
         owner = self._owner
         check_lr(owner, lr)
@@ -127,66 +155,78 @@ class SGD(torch.optim.Optimizer):
                 f"{owner}: nesterov=True requires momentum > 0 and dampening = 0, "
                 f"got momentum={momentum!r}, dampening={dampening!r}"
             )
+        self._check_common(capturable=False, differentiable=differentiable, fused=fused, foreach=foreach)
         check_fused_args(owner, fused, foreach, {"decoupled_weight_decay=True": decoupled_weight_decay})
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-            nesterov=nesterov, maximize=maximize, foreach=foreach,
-            decoupled_weight_decay=decoupled_weight_decay, fused=fused,
+            nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
+            fused=fused, decoupled_weight_decay=decoupled_weight_decay,
         )
         super().__init__(params, defaults)
 
-    def __setstate__(self, state: dict) -> None:
-        super().__setstate__(state)
-        fill_group_defaults(self.param_groups, decoupled_weight_decay=False, maximize=False, foreach=None,
-                            nesterov=False, fused=None)
+    def _init_group(self, group, params, grads, momentum_buffers) -> bool:
+        """Collect the group's parameters with a gradient and their momentum buffers (None before a
+        parameter's first step with momentum); return whether any gradient is sparse."""
+        sparse = collect_grads(self._owner, group, params, grads, allow_sparse=True)
+        if group["momentum"] != 0:
+            for p in params:
+                momentum_buffers.append(self.state[p].get("momentum_buffer"))
+        return sparse
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         for group in self.param_groups:
-            momentum = group["momentum"]
-            sparse_ok = momentum == 0 and (group["weight_decay"] == 0 or group["decoupled_weight_decay"])
-            params, grads = params_with_grad(self._owner, group, allow_sparse=sparse_ok)
+            params, grads, bufs = [], [], []
+            sparse = self._init_group(group, params, grads, bufs)
             if not params:
                 continue
-            foreach = resolve_foreach(group["foreach"], params)
-            if foreach and sparse_ok and any(g.is_sparse for g in grads):
-                foreach = False  # torch._foreach_* kernels take dense tensors only
-            fused = use_fused(self._owner, group, params, grads, "_fused_sgd_",
-                              options_ok=not (group["decoupled_weight_decay"] and group["weight_decay"]))
-            hyper = dict(
-                lr=lr_value(group["lr"]), momentum=momentum, dampening=group["dampening"],
-                weight_decay=group["weight_decay"], nesterov=group["nesterov"],
-                maximize=group["maximize"], decoupled=group["decoupled_weight_decay"],
-            )
+            momentum = group["momentum"]
+            tensor = tensor_mode(group)
+            lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
+            rule = dict(lr=lr, momentum=momentum, dampening=group["dampening"], weight_decay=weight_decay,
+                        nesterov=group["nesterov"], maximize=group["maximize"],
+                        decoupled=group["decoupled_weight_decay"])
+            if sparse:  # sparse gradients: per tensor, torch's rule; the dense rest as usual
+                dense = []
+                for p, g, buf in zip(params, grads, bufs or [None] * len(params)):
+                    if g.is_sparse:
+                        buf = sgd_sparse_update(p, g, buf, **rule)
+                        if buf is not None:
+                            self.state[p]["momentum_buffer"] = buf
+                    else:
+                        dense.append((p, g, buf))
+                params, grads, bufs = ([list(c) for c in zip(*dense)] if dense else ([], [], []))
+                if momentum == 0:
+                    bufs = []
+                if not params:
+                    continue
             if momentum == 0:
-                self._apply([(p, g, None) for p, g in zip(params, grads)], hyper, foreach, fused, first=False)
+                self._apply(group, [(p, g, None) for p, g in zip(params, grads)], rule, first=False)
                 continue
-            # A buffer starts as the first gradient, so fresh and existing buffers run apart.
+            # A buffer starts as the first gradient (torch's rule), so fresh and existing buffers run apart.
             fresh, rest = [], []
-            for p, g in zip(params, grads):
-                state = self.state[p]
-                if state.get("momentum_buffer") is None:
-                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    fresh.append((p, g, state["momentum_buffer"]))
+            for p, g, buf in zip(params, grads, bufs):
+                if buf is None:
+                    buf = self.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    fresh.append((p, g, buf))
                 else:
-                    rest.append((p, g, state["momentum_buffer"]))
+                    rest.append((p, g, buf))
             if fresh:
-                self._apply(fresh, hyper, foreach, fused, first=True)
+                self._apply(group, fresh, rule, first=True)
             if rest:
-                self._apply(rest, hyper, foreach, fused, first=False)
+                self._apply(group, rest, rule, first=False)
         return loss
 
-    @staticmethod
-    def _apply(rows: list[tuple], hyper: dict, foreach: bool, fused: bool, first: bool) -> None:
-        if not fused:
-            run_update(sgd_update, rows, foreach=foreach, first=first, **hyper)
+    def _apply(self, group: dict, rows: list[tuple], rule: dict, first: bool) -> None:
+        decoupled = rule["decoupled"] and (isinstance(rule["weight_decay"], Tensor) or rule["weight_decay"] != 0)
+        if kernel_ok(group, rows, "_fused_sgd_", SGD_KERNEL_DTYPES, options_ok=not decoupled, owner=self._owner):
+            ps, gs, bufs = (list(c) for c in zip(*rows))
+            torch._fused_sgd_(ps, gs, [] if rule["momentum"] == 0 else bufs, weight_decay=rule["weight_decay"],
+                              momentum=rule["momentum"], lr=rule["lr"], dampening=rule["dampening"],
+                              nesterov=rule["nesterov"], maximize=rule["maximize"], is_first_step=first)
             return
-        ps, gs, bufs = (list(c) for c in zip(*rows))
-        torch._fused_sgd_(ps, gs, [] if hyper["momentum"] == 0 else bufs, weight_decay=hyper["weight_decay"],
-                          momentum=hyper["momentum"], lr=hyper["lr"], dampening=hyper["dampening"],
-                          nesterov=hyper["nesterov"], maximize=hyper["maximize"], is_first_step=first)
+        run_update(sgd_update, rows, foreach=resolve_foreach(group["foreach"], [r[0] for r in rows]), first=first,
+                   **rule)
 
 
 class SGDW(SGD):
@@ -215,8 +255,15 @@ class SGDW(SGD):
         *,
         maximize: bool = False,
         foreach: bool | None = None,
+        differentiable: bool = False,
     ) -> None:
         super().__init__(
             params, lr, momentum, dampening, weight_decay, nesterov,
-            maximize=maximize, foreach=foreach, decoupled_weight_decay=True,
+            maximize=maximize, foreach=foreach, differentiable=differentiable, decoupled_weight_decay=True,
         )
+
+    def __setstate__(self, state: dict) -> None:
+        # SGDW always decays decoupled, also after loading an SGD checkpoint.
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True

@@ -9,13 +9,13 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from . import _moments as M
+from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_int, check_range
-from ._common import (
-    ZeroScratch, call_closure, check_fused_args, lr_value, params_with_grad, resolve_foreach, run_update, step_tensor,
-    use_fused,
-)
+from ._base import OptimizerBase, call_closure, kernel_ok
+from ._common import ZeroScratch, check_fused_args, collect_grads, new_step, resolve_foreach, run_update, scalar
 from ._docs import common_args
+
+SCRATCH_DTYPES = frozenset((torch.float32, torch.float64))
 
 __all__ = ["SWATS", "swats_adam_update", "swats_sgd_update", "ADAM_PHASE", "SGD_PHASE"]
 
@@ -23,6 +23,24 @@ _log = logging.getLogger(__name__)
 
 ADAM_PHASE = 0
 SGD_PHASE = 1
+
+
+def _dot_(out, x, y):
+    """out <- sum(x * y) per tensor (``out`` a 0-d tensor, or a list of them, of any dtype): a device
+    reduction, no host synchronisation (SWATS's projections u^T u and u^T g)."""
+    if isinstance(x, Tensor):
+        return out.copy_(torch.dot(x.reshape(-1), y.reshape(-1)))
+    for o, a, b in zip(out, x, y):
+        o.copy_(torch.dot(a.reshape(-1), b.reshape(-1)))
+    return out
+
+
+def _quotient_(den, num):
+    """den <- num / den (in place, reusing the denominator's memory)."""
+    if isinstance(den, Tensor):
+        return torch.div(num, den, out=den)
+    torch._foreach_copy_(den, torch._foreach_div(num, den))
+    return den
 
 
 def swats_adam_update(
@@ -39,10 +57,10 @@ def swats_adam_update(
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
     c = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
-    u = M.quotient_(M.add_scalar_(M.sqrt(v), eps), m)
+    u = _quotient_(M.add_scalar_(M.sqrt(v), eps), m)
     M.add_(p, u, -c)
-    M.dot_(uu, u, u)
-    M.dot_(ug, u, g)
+    _dot_(uu, u, u)
+    _dot_(ug, u, g)
 
 
 def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maximize: bool) -> None:
@@ -51,7 +69,7 @@ def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maxi
     ``rate`` is one float, or one per tensor in list form.
     """
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
-    M.mul_(buf, beta1)
+    M.mul_(buf, beta1, constant=True)
     M.add_(buf, g)
     if isinstance(rate, (int, float)):
         M.add_(p, buf, -(1.0 - beta1) * rate)
@@ -59,7 +77,7 @@ def swats_sgd_update(p, g, buf, *, rate, beta1: float, weight_decay: float, maxi
         M.add_(p, buf, [-(1.0 - beta1) * r for r in rate])
 
 
-class SWATS(torch.optim.Optimizer):
+class SWATS(OptimizerBase):
     __doc__ = r"""SWATS: switch from Adam to SGD with momentum once Adam's projected SGD rate has converged.
 
     Symbols: :math:`\alpha` = ``lr``, :math:`(\beta_1,\beta_2)` = ``betas``, :math:`\epsilon` =
@@ -152,6 +170,7 @@ class SWATS(torch.optim.Optimizer):
     """
 
     _owner = "SWATS"
+    _group_defaults = {"fused": None}
 
     def __init__(
         self,
@@ -169,14 +188,14 @@ class SWATS(torch.optim.Optimizer):
         fused: bool | None = None,
     ) -> None:
         owner = self._owner
-        check_adam_args(owner, lr, betas, eps, weight_decay)
+        betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_range(owner, "switch_eps", switch_eps, 0.0)
         check_choice(owner, "switch_granularity", switch_granularity, ("model", "tensor"))
         if switch_at is not None:
             check_int(owner, "switch_at", switch_at, 1)
         check_flags(owner, foreach=foreach, maximize=maximize)
         check_fused_args(owner, fused, foreach)
-        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, switch_eps=switch_eps,
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, switch_eps=switch_eps,
                         switch_granularity=switch_granularity, switch_at=switch_at, maximize=maximize,
                         foreach=foreach, fused=fused)
         super().__init__(params, defaults)
@@ -214,7 +233,7 @@ class SWATS(torch.optim.Optimizer):
             if not ps:
                 continue
             beta2 = group["betas"][1]
-            lr = lr_value(group["lr"])
+            lr = scalar(group["lr"], False)
             self._switch([(p, float(self.state[p]["proj_lr_avg"])
                            / M.bias_correction(beta2, float(self.state[p]["step"])), lr) for p in ps],
                          reason="forced by switch_to_sgd()")
@@ -253,8 +272,8 @@ class SWATS(torch.optim.Optimizer):
             st = self.state[p]
             rows.append((p, g, dots[i, 0], dots[i, 1], st["exp_avg"], st["exp_avg_sq"]))
             steps.append(float(st["step"].item()))
-        if use_fused(self._owner, group, params, grads, "_fused_adam_",
-                     options_ok=all(p.dtype in (torch.float32, torch.float64) for p in params)):
+        if kernel_ok(group, [r[:1] + r[4:] + (g,) for r, g in zip(rows, grads)], "_fused_adam_", SCRATCH_DTYPES,
+                     owner=self._owner):
             self._fused_adam_steps(group, params, grads, lr, dots, steps)
         else:
             run_update(swats_adam_update, rows, steps=steps, foreach=resolve_foreach(group["foreach"], params),
@@ -307,22 +326,22 @@ class SWATS(torch.optim.Optimizer):
             dots[i, 0] = torch.dot(flat, flat) / (c * c)
             dots[i, 1] = torch.dot(flat, g.reshape(-1)) / (c if maximize else -c)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None):
-        """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
+    def _step_impl(self, closure: Callable[[], Any] | None = None):
         loss = call_closure(closure)
         pending = []  # (group, adam params, criterion, rate estimates, lr)
         for group in self.param_groups:
-            params, grads = params_with_grad(self._owner, group)
+            params, grads = [], []
+            collect_grads(self._owner, group, params, grads)
             if not params:
                 continue
-            lr = lr_value(group["lr"])
+            lr = scalar(group["lr"], False)
+            beta_floats = tuple(scalar(b, False) for b in group["betas"])
             adam_p, adam_g, sgd_rows, rates = [], [], [], []
             for p, g in zip(params, grads):
                 st = self.state[p]
                 if len(st) == 0:
                     real = p.real.dtype if torch.is_complex(p) else p.dtype
-                    st["step"] = step_tensor()
+                    st["step"] = new_step(p, group)
                     st["phase"] = ADAM_PHASE
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
