@@ -7,8 +7,9 @@ Point the comparison at it by its import path (run from this directory, or put i
 
 or from Python::
 
-    from optimlab.lab import compare
-    compare("my_model:build", ["sgdm", "adam"], out="results", trials=3, seeds=2)
+    from optimlab.lab import compare, write_report
+    comp = compare("my_model:build", ["sgdm", "adam"], out="results", trials=3, seeds=2)
+    write_report("results")             # results/report/index.html
 
 The function takes ``seed`` (and any keyword arguments you pass with ``--problem-kw`` /
 ``problem_kwargs``, here ``size`` and ``noise``) and must build everything from the seed: the lab
@@ -60,7 +61,7 @@ build.eval_every = 50
 
 
 if __name__ == "__main__":
-    from optimlab.lab import compare
+    from optimlab.lab import compare, write_report
 
     comp = compare("my_model:build", ["sgdm", "adam"], out="my_model_results", trials=3, seeds=2)
-    print(comp.report)
+    print(write_report(comp.root))

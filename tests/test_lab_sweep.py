@@ -108,13 +108,13 @@ def test_compare_writes_report_with_every_figure(tmp_path):
     # a second compare call reruns nothing
     before = {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/result.json")}
     compare("digits_logreg", ["sgdm", "adam"], out=tmp_path, trials=2, lr_range=(1e-2, 1.0), seeds=2,
-            size="tiny", steps=30, eval_every=10, report=False)
+            size="tiny", steps=30, eval_every=10)
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("runs/*/result.json")} == before
 
 
 def test_compare_tunes_on_fewer_seeds_then_runs_all(tmp_path):
     comp = compare("quadratic", ["sgdm", "nag"], out=tmp_path, trials=3, lr_range=(1e-3, 1e-1), seeds=3,
-                   tune_seeds=1, size="tiny", report=False)
+                   tune_seeds=1, size="tiny")
     # 2 optimizers x 3 lrs x 1 tuning seed + 2 optimizers x 2 more seeds at the chosen lr
     assert len(comp.results) == 6 + 4
     assert all(r["seeds"] == 3 for r in comp.rows)

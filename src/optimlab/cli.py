@@ -1,7 +1,16 @@
 """The ``optimlab`` command: a thin Typer skin over the public lab functions.
 
 Commands: ``list``, ``run``, ``compare``, ``lr-find``, ``schedule``, ``report``, ``claims`` (``--help`` on each).
-Bad options print one line ``Error: ...`` and exit with status 2, without a traceback.
+Each command checks its options and its output folder before any work, then calls one lab function.
+
+Errors: a bad option, a refused value (``ValueError``), a missing or unwritable file prints one line
+``Error: ...`` and exits with status 2; Ctrl-C prints one line and exits with 130 (finished runs
+are kept; the same command resumes); anything else is a bug in optimlab: the traceback and an
+invitation to report it, exit status 1.
+
+The command never puts the working directory on ``sys.path``: only a ``package.module:function``
+problem named with ``--problem`` (or in ``--spec``) may be imported from it, and only that module
+(see :func:`optimlab.lab.problems.allow_import_from`).
 """
 
 from __future__ import annotations
@@ -9,6 +18,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
+import traceback
 from pathlib import Path
 from typing import List, Optional
 
@@ -19,21 +30,62 @@ app = typer.Typer(help="optimlab: measure deep-learning optimizers on built-in o
 
 DEFAULT_OUT = Path("optimlab-results")
 OUT_HELP = "results directory (created if needed)"
+PROGRESS_HELP = "show a progress bar on stderr (only on a terminal)"
+RETRY_HELP = "rerun runs that failed before (default: yes; a failure may come from code fixed since)"
+_PASS_THROUGH = (typer.Exit, typer.Abort, getattr(typer, "TyperException", typer.Exit))  # typer's own exits
+_LAB_EXTRAS = {"numpy", "matplotlib", "sklearn", "typer", "tqdm", "filelock", "click"}
+
+
+def _bug(exc: BaseException) -> None:
+    import optimlab
+
+    traceback.print_exception(exc, file=sys.stderr)
+    typer.echo(f"\nThis is a bug in optimlab {optimlab.__version__}, not a problem with your command. Please report "
+               "it to the optimlab developers with the command you ran and the traceback above.", err=True)
 
 
 def _errors(fn):
-    """Turn library errors into one line on stderr and exit status 2."""
+    """User errors -> one line and exit 2; Ctrl-C -> one line and exit 130; our bugs -> traceback, exit 1."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, TypeError, KeyError, FileNotFoundError, ImportError) as exc:
+        except _PASS_THROUGH:
+            raise
+        except KeyboardInterrupt as exc:
+            typer.echo(f"Interrupted: {exc}" if str(exc) else "Interrupted.", err=True)
+            raise typer.Exit(130)
+        except (ValueError, OSError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             typer.echo(f"Error: {msg}", err=True)
             raise typer.Exit(2)
+        except ImportError as exc:
+            if (exc.name or "").split(".")[0] not in _LAB_EXTRAS:
+                _bug(exc)
+                raise typer.Exit(1)
+            typer.echo(f"Error: the lab needs {exc.name}: pip install 'optimlab[lab]'", err=True)
+            raise typer.Exit(2)
+        except Exception as exc:  # noqa: BLE001 - anything else is our bug: say so, with the traceback
+            _bug(exc)
+            raise typer.Exit(1)
 
     return wrapper
+
+
+def _out_dir(out: Path, command: str) -> Path:
+    """Check the output folder before any work (one line naming it if it is a file or unwritable)."""
+    from optimlab.lab.store import ensure_writable_dir
+
+    return ensure_writable_dir(out, command)
+
+
+def _allow_user_problem(problem: Optional[str]) -> None:
+    """A ``package.module:function`` problem the user names may be imported from the working directory."""
+    if problem and ":" in problem:
+        from optimlab.lab.problems import allow_import_from
+
+        allow_import_from(problem, Path.cwd())
 
 
 def _parse_kv(items: List[str], owner: str) -> dict:
@@ -75,23 +127,6 @@ def _csv(text: Optional[str], cast=str) -> list:
         raise ValueError(f"expected a comma-separated list, got {text!r}") from None
 
 
-def _print_rows(rows: list) -> None:
-    cols = [("rank", "#"), ("optimizer", "optimizer"), ("lr", "lr"), ("best_value", "best val"),
-            ("test_acc_at_best", "test@best"), ("final_train_loss", "train loss"), ("gap", "gap"),
-            ("steps_to_target", "steps→target"), ("time_per_step_ms", "ms/step"), ("diverged", "div")]
-
-    def f(v):
-        return "-" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
-
-    problem = None
-    for r in rows:
-        if r["problem"] != problem:
-            problem = r["problem"]
-            typer.echo(f"\n{problem}  (chosen on {r['select_metric']}, {r['select_mode']})")
-            typer.echo("  ".join(f"{h:>12}" for _, h in cols))
-        typer.echo("  ".join(f"{f(r.get(k)):>12}" for k, _ in cols))
-
-
 @app.command("list")
 @_errors
 def list_cmd(what: str = typer.Argument("all", help="optimizers, problems, schedules or all")):
@@ -120,39 +155,61 @@ def list_cmd(what: str = typer.Argument("all", help="optimizers, problems, sched
         typer.echo("  " + ", ".join(available_schedules()))
 
 
+def _spec_from_options(problem, optimizer, *, lr, steps, eval_every, seed, size, opt_kw, problem_kw, schedule,
+                       schedule_kw):
+    from optimlab.lab import RunSpec, run_defaults
+
+    if not problem or not optimizer:
+        raise ValueError("run: --problem and --optimizer are required (or --spec FILE)")
+    fields = run_defaults(problem, size=size or "default", steps=steps, eval_every=eval_every,
+                          problem_kwargs=_parse_kv(problem_kw, "--problem-kw"))
+    return RunSpec(problem=problem, optimizer=optimizer, lr=lr, seed=0 if seed is None else seed,
+                   optimizer_kwargs=_parse_kv(opt_kw, "--opt-kw"), schedule=_schedule(schedule, schedule_kw), **fields)
+
+
+def _spec_from_file(path: Path, others: dict):
+    from optimlab.lab import RunSpec
+
+    given = [name for name, v in others.items() if v not in (None, [])]
+    if given:
+        raise ValueError(f"run: --spec and {given[0]} are exclusive (the spec file holds every setting), got both")
+    return RunSpec.from_json(Path(path).read_text())
+
+
 @app.command()
 @_errors
 def run(
-    problem: str = typer.Option(..., "--problem", "-p", help="problem name or package.module:function"),
-    optimizer: str = typer.Option(..., "--optimizer", "-o", help="optimizer name (optimlab list optimizers)"),
+    problem: Optional[str] = typer.Option(None, "--problem", "-p", help="problem name or package.module:function"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", "-o", help="optimizer name (optimlab list optimizers)"),
     lr: Optional[float] = typer.Option(None, help="learning rate (default: the optimizer's)"),
     steps: Optional[int] = typer.Option(None, help="steps (default: the problem's)"),
     eval_every: Optional[int] = typer.Option(None, help="evaluation interval (default: the problem's)"),
-    seed: int = typer.Option(0, help="seed"),
-    size: str = typer.Option("default", help="problem size: default or tiny"),
+    seed: Optional[int] = typer.Option(None, help="seed (default 0)"),
+    size: Optional[str] = typer.Option(None, help="problem size: default or tiny"),
     opt_kw: List[str] = typer.Option([], "--opt-kw", help="optimizer keyword key=value (repeatable)"),
     problem_kw: List[str] = typer.Option([], "--problem-kw", help="problem keyword key=value (repeatable)"),
     schedule: Optional[str] = typer.Option(None, help='lr schedule name, or JSON {"name": ..., "kwargs": ...}'),
     schedule_kw: List[str] = typer.Option([], "--schedule-kw", help="schedule keyword key=value (repeatable)"),
-    spec_file: Optional[Path] = typer.Option(None, "--spec", help="a run spec JSON file (overrides the options)"),
+    spec_file: Optional[Path] = typer.Option(None, "--spec", help="a run spec JSON file (instead of the options above)"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help=OUT_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed", help=RETRY_HELP),
 ):
-    """Run one spec and store it under OUT/runs/<key>/."""
-    from optimlab.lab import RunSpec, problem_info, run_dir, run_sweep
+    """Run one spec and store it under OUT/runs/<key>/ (a finished run is not redone)."""
+    from optimlab.lab import run_dir, run_sweep
 
+    out = _out_dir(out, "run")
+    options = {"--problem": problem, "--optimizer": optimizer, "--lr": lr, "--steps": steps, "--eval-every": eval_every,
+               "--seed": seed, "--size": size, "--opt-kw": opt_kw, "--problem-kw": problem_kw, "--schedule": schedule,
+               "--schedule-kw": schedule_kw}
     if spec_file is not None:
-        spec = RunSpec.from_json(Path(spec_file).read_text())
+        spec = _spec_from_file(spec_file, options)
     else:
-        info = problem_info(problem)
-        pkw = _parse_kv(problem_kw, "--problem-kw")
-        if size != "default":
-            pkw["size"] = size
-        st = steps if steps is not None else (info.tiny_steps if size == "tiny" else info.default_steps)
-        spec = RunSpec(problem=problem, optimizer=optimizer, lr=lr, steps=st,
-                       eval_every=eval_every if eval_every is not None else max(1, min(info.eval_every, st)), seed=seed,
-                       optimizer_kwargs=_parse_kv(opt_kw, "--opt-kw"), problem_kwargs=pkw,
-                       schedule=_schedule(schedule, schedule_kw), probes=("params",) if info.trajectory else ())
-    res = run_sweep([spec], out)[spec.key()]
+        _allow_user_problem(problem)
+        spec = _spec_from_options(problem, optimizer, lr=lr, steps=steps, eval_every=eval_every, seed=seed, size=size,
+                                  opt_kw=opt_kw, problem_kw=problem_kw, schedule=schedule, schedule_kw=schedule_kw)
+    _allow_user_problem(spec.problem)
+    res = run_sweep([spec], out, progress=progress, retry_failed=retry_failed)[spec.key()]
     typer.echo(f"{spec.problem} / {spec.optimizer} lr={spec.lr} seed={spec.seed}: {res.status}"
                + (f" at step {res.diverged_step}" if res.diverged_step is not None else ""))
     for k, v in sorted(res.final.items()):
@@ -161,6 +218,36 @@ def run(
     if res.status == "failed":
         typer.echo("Error: the run failed: " + (res.error or "").strip().splitlines()[-1], err=True)
         raise typer.Exit(1)
+
+
+def _optimizer_kwargs(names: list[str], items: List[str]) -> dict:
+    """``--opt-kw [name:]key=value`` items -> ``{optimizer: kwargs}`` (without ``name:``, for all)."""
+    okw: dict = {n: {} for n in names}
+    for item in items:
+        head, _, rest = item.partition("=")
+        if ":" in head:
+            name, key = head.split(":", 1)
+            if name not in okw:
+                raise ValueError(f"--opt-kw names optimizer {name!r}, which is not in --optimizers")
+            okw[name].update(_parse_kv([f"{key}={rest}"], "--opt-kw"))
+        else:
+            for n in names:
+                okw[n].update(_parse_kv([item], "--opt-kw"))
+    return {k: v for k, v in okw.items() if v}
+
+
+def _check_failures(results: dict, out: Path) -> None:
+    """Exit 1 when every run failed; warn (one line) when some did."""
+    failed = [r for r in results.values() if r.status == "failed"]
+    if not failed:
+        return
+    first = failed[0]
+    where = out / "runs" / first.key / "result.json"
+    last = (first.error or "").strip().splitlines()[-1:] or ["?"]
+    if len(failed) == len(results):
+        typer.echo(f"Error: all {len(failed)} runs failed; the first error ({where}): {last[0]}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Warning: {len(failed)} of {len(results)} runs failed; the first error ({where}): {last[0]}", err=True)
 
 
 @app.command()
@@ -186,30 +273,29 @@ def compare(
     workers: int = typer.Option(1, help="worker processes"),
     report: bool = typer.Option(True, help="write OUT/report/index.html"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help=OUT_HELP),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
+    retry_failed: bool = typer.Option(True, "--retry-failed/--no-retry-failed", help=RETRY_HELP),
 ):
-    """Compare optimizers on a problem with the same tuning budget; write results and the report."""
-    from optimlab.lab import compare as lab_compare
+    """Compare optimizers on a problem with the same tuning budget; write results and the report.
 
+    Every option is checked (and every problem and optimizer keyword tried once) before any run;
+    runs finished in OUT are reused, failed ones retried.
+    """
+    from optimlab.lab import plan_comparison, run_comparison, write_report
+    from optimlab.lab.report import text_table
+
+    out = _out_dir(out, "compare")
+    _allow_user_problem(problem)
     names = _csv(optimizers)
-    okw: dict = {n: {} for n in names}
-    for item in opt_kw:
-        head, _, rest = item.partition("=")
-        if ":" in head:
-            name, key = head.split(":", 1)
-            if name not in okw:
-                raise ValueError(f"--opt-kw names optimizer {name!r}, which is not in --optimizers")
-            okw[name].update(_parse_kv([f"{key}={rest}"], "--opt-kw"))
-        else:
-            for n in names:
-                okw[n].update(_parse_kv([item], "--opt-kw"))
-    comp = lab_compare(problem, names, out=out, lrs=_csv(lrs, float) or None, trials=trials,
-                       lr_range=(lr_min, lr_max), lr_method=lr_method, seeds=seeds, tune_seeds=tune_seeds, steps=steps,
-                       eval_every=eval_every, size=size, problem_kwargs=_parse_kv(problem_kw, "--problem-kw"),
-                       optimizer_kwargs={k: v for k, v in okw.items() if v}, schedule=_schedule(schedule, schedule_kw),
-                       workers=workers, progress=True, report=report)
-    _print_rows(comp.rows)
-    if comp.report is not None:
-        typer.echo(f"\nreport: {comp.report}")
+    plan = plan_comparison(problem, names, lrs=_csv(lrs, float) or None, trials=trials, lr_range=(lr_min, lr_max),
+                           lr_method=lr_method, seeds=seeds, tune_seeds=tune_seeds, steps=steps, eval_every=eval_every,
+                           size=size, problem_kwargs=_parse_kv(problem_kw, "--problem-kw"),
+                           optimizer_kwargs=_optimizer_kwargs(names, opt_kw), schedule=_schedule(schedule, schedule_kw))
+    comp = run_comparison(plan, out, workers=workers, progress=progress, retry_failed=retry_failed)
+    typer.echo(text_table(comp.rows))
+    if report:
+        typer.echo(f"\nreport: {write_report(out)}")
+    _check_failures(comp.results, out)
 
 
 @app.command("lr-find")
@@ -228,16 +314,17 @@ def lr_find(
     out: Path = typer.Option(DEFAULT_OUT, "--out", help=OUT_HELP),
 ):
     """LR range test on a problem: writes the plot and the data, prints suggestions."""
+    from optimlab.lab import RunSpec, check_specs, run_defaults
     from optimlab.lab import lr_find as lab_lr_find
     from optimlab.lab.lrplots import plot_lr_range
 
-    pkw = _parse_kv(problem_kw, "--problem-kw")
-    if size != "default":
-        pkw["size"] = size
-    res, sugg = lab_lr_find(problem, optimizer, seed=seed, problem_kwargs=pkw,
-                            optimizer_kwargs=_parse_kv(opt_kw, "--opt-kw"), start_lr=start_lr, end_lr=end_lr,
-                            num_steps=num_steps, mode=mode)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(out, "lr-find")
+    _allow_user_problem(problem)
+    pkw = run_defaults(problem, size=size, problem_kwargs=_parse_kv(problem_kw, "--problem-kw"))["problem_kwargs"]
+    okw = _parse_kv(opt_kw, "--opt-kw")
+    check_specs([RunSpec(problem=problem, optimizer=optimizer, seed=seed, problem_kwargs=pkw, optimizer_kwargs=okw)])
+    res, sugg = lab_lr_find(problem, optimizer, seed=seed, problem_kwargs=pkw, optimizer_kwargs=okw, start_lr=start_lr,
+                            end_lr=end_lr, num_steps=num_steps, mode=mode)
     stem = f"lr_find_{problem.replace(':', '_').replace('.', '_')}_{optimizer}"
     plot_lr_range(res, suggestions=True, path=out / f"{stem}.png")
     (out / f"{stem}.json").write_text(json.dumps({"result": res.to_dict(), "suggestions": sugg}, indent=2))
@@ -260,11 +347,11 @@ def schedule(
     from optimlab.lab.lrplots import plot_schedule
     from optimlab.schedules import from_dict
 
+    out = _out_dir(out, "schedule")
     if steps < 1:
         raise ValueError(f"schedule: steps must be >= 1, got {steps}")
     sched = from_dict(_schedule(name, kw))
     mom = from_dict(json.loads(momentum)) if momentum else None
-    out.mkdir(parents=True, exist_ok=True)
     path = out / f"schedule_{sched.name}.png"
     plot_schedule(sched, steps, momentum=mom, path=path)
     marks = sorted({0, steps // 4, steps // 2, 3 * steps // 4, steps - 1})
@@ -319,15 +406,14 @@ def claims(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    import os
-    import sys
-
+    """Console-script entry point (it does not put the working directory on ``sys.path``)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if os.getcwd() not in sys.path:  # like ``python -m``: "my_model:build" finds ./my_model.py
-        sys.path.insert(0, os.getcwd())
     app()
 
 
 if __name__ == "__main__":
+    import os
+
+    if sys.path and sys.path[0] in ("", os.getcwd()):  # ``python -m optimlab.cli`` adds it: take it out again
+        del sys.path[0]
     main()

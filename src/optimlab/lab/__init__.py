@@ -34,27 +34,38 @@ are the learning rates), momentum_schedule, probes (``"params"``, ``"lr"``, ``"g
 ``"package.module:function"`` called ``fn(step, model, optimizer) -> dict``), probe_every,
 target_loss, tag.  ``spec.key()`` is its hash (the directory name and results key).
 
-``RunResult`` (JSON-able dataclass): spec, key, status ("ok" | "diverged" | "failed"),
+``RunResult`` (JSON-able dataclass, in ``optimlab.lab.result``): spec, key, status ("ok" | "diverged" | "failed"),
 diverged_step, error (traceback), steps_done, train_loss (per-step list), evals
 (``{"step": [...], "val_acc": [...], ...}``), probes (``{"step": [...], "params": [[x, y], ...]}``),
 final (last evaluation), summary (select_metric, best_value, best_step, test_acc_at_best,
-test_loss_at_best, final_train_loss, gap, steps_to_target), time_per_step, wall_time.
+test_loss_at_best, final_train_loss, gap, steps_to_target), time_per_step, wall_time, sources
+(fingerprints of the user code the spec names).
 ``result.curve("val_loss")`` -> (steps, values).
 
 Sweeps and storage
 ------------------
 ``run_sweep(specs, root, workers=2, progress=True)`` runs any list of specs (``grid(...)`` builds
-problem x optimizers x lrs x seeds; ``lr_grid(trials, low, high)`` a log grid), skipping finished
-ones, and returns ``{key: RunResult}``; ``load_results(root[, specs])`` reads them back.  Layout:
+problem x optimizers x lrs x seeds; ``lr_grid(trials, low, high)`` a log grid; ``run_defaults``
+the steps, evaluation interval and probes a problem gets unless told), skipping finished ones,
+and returns ``{key: RunResult}``; ``load_results(root[, specs])`` reads them back.  Layout:
 ``root/runs/<key>/{spec.json, metrics.jsonl, result.json}``; result.json is written last and
-atomically, so a killed sweep resumes losing nothing.
+atomically, so a killed sweep resumes losing nothing.  Names, keyword arguments and values are
+checked before any run (``check_specs``).  A failed run is retried by the next sweep
+(``retry_failed=False`` keeps the record), and so is a run whose ``"package.module:function"``
+problem or probe has changed source since.  An unreadable result.json is named in a warning and
+redone.  Ctrl-C raises ``SweepInterrupted`` (a ``KeyboardInterrupt``) within about a second,
+workers stopped, finished runs kept.  Several processes may share one results folder: each run is
+written under its own lock (``root/.locks``).  Reading a folder never imports or calls anything
+named in it.
 
 Comparison and report
 ---------------------
 ``compare(problem, optimizers, out=..., trials=..., seeds=...)`` tunes the lr of each optimizer
-with the same budget (choosing on validation), reruns nothing already done, and writes the report;
-``leaderboard(results)`` / ``choose_lrs(results)`` aggregate any results; ``write_report(root)``
-rebuilds ``root/report/index.html`` with PNG figures and CSV/JSON tables.
+with the same budget (choosing on validation), reruns nothing already done, and returns a
+``Comparison`` (results, chosen lrs, leaderboard rows); it is ``plan_comparison`` (options checked,
+grids decided) then ``run_comparison``.  ``leaderboard(results)`` / ``choose_lrs(results)``
+aggregate any results (``score`` and ``tail_loss`` are the rules they share with the claims);
+``write_report(root)`` writes ``root/report/index.html`` with PNG figures and CSV/JSON tables.
 """
 
 from .problems import (
@@ -67,17 +78,22 @@ from .problems import (
     register_problem,
 )
 from .problems.classification import make_classification_problem
-from .compare import Comparison, choose_lrs, compare, group_results, leaderboard, lr_find
+from .compare import (
+    Comparison, ComparePlan, choose_lrs, compare, group_results, leaderboard, lr_find, plan_comparison, run_comparison,
+)
 from .report import write_report
-from .runner import RunResult, run, seed_everything, steps_to_target, summarize
-from .spec import RunSpec, grid, lr_grid
+from .result import RunResult, score, steps_to_target, summarize, tail_loss
+from .runner import run, seed_everything, train_step
+from .spec import RunSpec, grid, lr_grid, run_defaults
 from .store import load_result, load_results, run_dir
-from .sweep import check_specs, run_sweep
+from .sweep import SweepInterrupted, check_specs, run_sweep
 
 __all__ = [
     "Problem", "ProblemInfo", "available_problems", "make_problem", "problem_info", "register_problem",
     "load_callable", "make_classification_problem",
-    "RunSpec", "grid", "lr_grid", "RunResult", "run", "seed_everything", "summarize", "steps_to_target",
-    "run_sweep", "check_specs", "load_result", "load_results", "run_dir",
-    "Comparison", "compare", "lr_find", "leaderboard", "choose_lrs", "group_results", "write_report",
+    "RunSpec", "grid", "lr_grid", "run_defaults", "RunResult", "run", "train_step", "seed_everything", "summarize",
+    "steps_to_target", "tail_loss", "score",
+    "run_sweep", "check_specs", "SweepInterrupted", "load_result", "load_results", "run_dir",
+    "Comparison", "ComparePlan", "compare", "plan_comparison", "run_comparison", "lr_find", "leaderboard",
+    "choose_lrs", "group_results", "write_report",
 ]

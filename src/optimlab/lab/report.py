@@ -19,30 +19,48 @@ import datetime as _dt
 import html
 import json
 import logging
+import math
 import re
 from pathlib import Path
 
 from .compare import choose_lrs, group_results, leaderboard
-from .store import atomic_write, load_results
+from .problems import available_problems, make_problem, problem_info
+from .store import atomic_write, folder_lock, load_results
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "COLUMNS", "format_cell", "text_table"]
 
 log = logging.getLogger(__name__)
 
-_COLS = [("rank", "#"), ("optimizer", "optimizer"), ("lr", "chosen lr"), ("best_value", "best val"),
-         ("test_acc_at_best", "test acc @ best val"), ("final_train_loss", "final train loss"), ("gap", "gen. gap"),
-         ("steps_to_target", "steps to target"), ("time_per_step_ms", "ms / step"), ("diverged", "diverged")]
+# The leaderboard's columns, in the HTML report and on the command line: (row key, header).
+COLUMNS = (("rank", "#"), ("optimizer", "optimizer"), ("lr", "chosen lr"), ("best_value", "best val"),
+           ("test_acc_at_best", "test acc @ best val"), ("final_train_loss", "final train loss"), ("gap", "gen. gap"),
+           ("steps_to_target", "steps to target"), ("time_per_step_ms", "ms / step"), ("diverged", "diverged"))
 
 
-def _fmt(v, std=None):
+def format_cell(v, std=None) -> str:
+    """A leaderboard value as text: ``-`` for none, 4 significant digits (``± std`` to 2) for floats."""
     if v is None:
-        return "–"
+        return "-"
     if isinstance(v, float):
         s = f"{v:.4g}"
         if std:
             s += f" ± {std:.2g}"
         return s
-    return html.escape(str(v))
+    return str(v)
+
+
+def text_table(rows: list[dict]) -> str:
+    """The leaderboards as plain text (one block per problem, the :data:`COLUMNS`), for a terminal."""
+    lines = []
+    for plabel in dict.fromkeys(r["problem"] for r in rows):
+        prow = [r for r in rows if r["problem"] == plabel]
+        cells = [[h for _, h in COLUMNS]] + [[format_cell(r.get(k), r.get(k + "_std")) for k, _ in COLUMNS]
+                                             for r in prow]
+        widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+        lines += ["", f"{plabel}  (chosen on {prow[0]['select_metric']}, {prow[0]['select_mode']})"]
+        lines += ["  ".join(c.rjust(w) if i != 1 else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+                  for row in cells]
+    return "\n".join(lines)
 
 
 def _slug(text: str) -> str:
@@ -50,99 +68,144 @@ def _slug(text: str) -> str:
 
 
 def _load_chosen(root: Path) -> dict:
+    """The chosen rates a comparison saved in ``root/comparison.json`` (malformed entries are ignored)."""
     p = root / "comparison.json"
     if not p.is_file():
         return {}
     try:
-        data = json.loads(p.read_text())
-        return {(c["problem"], c["optimizer"]): c["lr"] for c in data.get("chosen", [])}
-    except (ValueError, KeyError):
-        log.warning("report: ignoring unreadable %s", p)
+        entries = json.loads(p.read_text()).get("chosen", [])
+        out = {}
+        for c in entries:
+            lr = c["lr"]
+            if not isinstance(c["problem"], str) or not isinstance(c["optimizer"], str) or not (
+                    lr is None or (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr))):
+                raise ValueError(f"bad entry {c!r}")
+            out[(c["problem"], c["optimizer"])] = lr
+        return out
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        log.warning("report: ignoring unreadable %s (%s)", p, exc)
         return {}
 
 
-def write_report(root: str | Path, *, title: str | None = None) -> Path:
-    """Write ``root/report/`` from the finished runs under ``root``; return the path of index.html."""
+def _problem_meta(spec: dict) -> dict:
+    """Facts for drawing a built-in 2-D or online problem (its function, bounds, minima).
+
+    Only for a name registered in this process: a results folder is data from anyone, and a
+    ``"package.module:function"`` named in it is never imported or called."""
+    name = spec["problem"]
+    if name not in available_problems() or problem_info(name).family not in ("2d", "online"):
+        return {}
+    try:
+        return make_problem(name, spec["seed"], **spec.get("problem_kwargs", {})).meta
+    except Exception:  # noqa: BLE001 - a figure is not worth failing the report
+        log.warning("report: cannot rebuild problem %s for its figure", name)
+        return {}
+
+
+def _labelled(plabel: str, configs: dict, chosen: dict) -> dict:
+    """``{"adam lr=0.01": [runs at the chosen lr over seeds]}`` for one problem."""
+    out = {}
+    for cfg, by_lr in configs.items():
+        lr = chosen.get((plabel, cfg))
+        out[f"{cfg} lr={lr:g}" if lr is not None else cfg] = by_lr.get(lr, [])
+    return out
+
+
+def _figures(plabel: str, configs: dict, chosen: dict, labelled: dict, figdir: Path) -> list[str]:
+    """Draw one problem's figures into ``figdir``; return their paths relative to the report."""
     from . import plots
 
-    root = Path(root)
-    results = list(load_results(root).values())
-    if not results:
-        raise ValueError(f"write_report: root must contain finished runs under runs/, got {str(root)!r}")
-    out = root / "report"
-    figdir = out / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
-    chosen = {**choose_lrs(results), **_load_chosen(root)}
-    rows = leaderboard(results, chosen)
-    groups = group_results(results)
-    manifest: dict[str, list[str]] = {}
-    curves: dict = {}
-    sections = []
-    from .problems import make_problem
+    slug, figs = _slug(plabel), []
+    metric, mode = _select(configs)
 
-    for plabel, configs in groups.items():
-        slug = _slug(plabel)
-        figs = []
-        best = {cfg: by_lr.get(chosen.get((plabel, cfg)), []) for cfg, by_lr in configs.items()}
-        labelled = {f"{cfg} lr={chosen.get((plabel, cfg)):g}" if chosen.get((plabel, cfg)) is not None else cfg: runs
-                    for cfg, runs in best.items()}
-        any_run = next(r for by_lr in configs.values() for runs in by_lr.values() for r in runs)
-        metric, mode = any_run.summary.get("select_metric", "train_loss"), any_run.summary.get("select_mode", "min")
+    def fig(name, fn, *args, **kw):
+        path = figdir / f"{slug}_{name}.png"
+        try:
+            fn(*args, path=path, **kw)
+            figs.append(f"figures/{path.name}")
+        except Exception:  # noqa: BLE001 - one bad figure must not lose the report
+            log.exception("report: figure %s failed", path.name)
 
-        def fig(name, fn, *args, **kw):
-            path = figdir / f"{slug}_{name}.png"
-            try:
-                fn(*args, path=path, **kw)
-                figs.append(f"figures/{path.name}")
-            except Exception:  # noqa: BLE001 - one bad figure must not lose the report
-                log.exception("report: figure %s failed", path.name)
+    fig("train_loss", plots.plot_curves, labelled, "train_loss_step", title=f"{plabel}: training loss (chosen lr)")
+    fig(metric if metric != "train_loss" else "eval_train_loss", plots.plot_curves, labelled, metric,
+        title=f"{plabel}: {metric} (chosen lr)")
+    if metric != "val_loss" and any("val_loss" in r.evals for runs in labelled.values() for r in runs):
+        fig("val_loss", plots.plot_curves, labelled, "val_loss", title=f"{plabel}: validation loss (chosen lr)")
+    if any(len(by_lr) > 1 for by_lr in configs.values()):
+        fig("lr_sensitivity", plots.plot_lr_sensitivity, configs, mode=mode, metric=metric,
+            chosen={cfg: chosen.get((plabel, cfg)) for cfg in configs}, title=plabel)
+    first = {lab: runs[0] for lab, runs in labelled.items() if runs and runs[0].probes.get("params")}
+    if first:
+        spec = _any_run(configs).spec
+        meta = _problem_meta(spec)
+        if meta.get("kind") == "2d":
+            fig("trajectories", plots.plot_trajectories, first, meta, title=f"{plabel}: paths (seed {spec['seed']})")
+        elif meta.get("kind") == "online":
+            fig("x_t", plots.plot_probe, labelled, "params", title=f"{plabel}: x_t (optimum -1)", ylabel="x_t")
+    return figs
 
-        fig("train_loss", plots.plot_curves, labelled, "train_loss_step", title=f"{plabel}: training loss (chosen lr)")
-        fig(metric if metric != "train_loss" else "eval_train_loss", plots.plot_curves, labelled, metric, title=f"{plabel}: {metric} (chosen lr)")
-        if metric != "val_loss" and any("val_loss" in r.evals for runs in best.values() for r in runs):
-            fig("val_loss", plots.plot_curves, labelled, "val_loss", title=f"{plabel}: validation loss (chosen lr)")
-        if any(len(by_lr) > 1 for by_lr in configs.values()):
-            fig("lr_sensitivity", plots.plot_lr_sensitivity, configs, mode=mode, metric=metric,
-                chosen={cfg: chosen.get((plabel, cfg)) for cfg in configs}, title=plabel)
-        first = {lab: runs[0] for lab, runs in labelled.items() if runs and runs[0].probes.get("params")}
-        if first:
-            spec = any_run.spec
-            try:
-                meta = make_problem(spec["problem"], spec["seed"], **spec.get("problem_kwargs", {})).meta
-            except Exception:  # noqa: BLE001
-                meta = {}
-            if meta.get("kind") == "2d":
-                fig("trajectories", plots.plot_trajectories, first, meta, title=f"{plabel}: paths (seed {spec['seed']})")
-            elif meta.get("kind") == "online":
-                fig("x_t", plots.plot_probe, labelled, "params", title=f"{plabel}: x_t (optimum -1)", ylabel="x_t")
-        manifest[plabel] = figs
-        curves[plabel] = {lab: [{"seed": r.spec["seed"], "status": r.status, "train_loss": r.train_loss,
-                                 "evals": r.evals} for r in runs] for lab, runs in labelled.items()}
-        sections.append(_section(plabel, [r for r in rows if r["problem"] == plabel], figs, metric, mode, configs))
 
+def _curves(labelled: dict) -> dict:
+    return {lab: [{"seed": r.spec["seed"], "status": r.status, "train_loss": r.train_loss, "evals": r.evals}
+                  for r in runs] for lab, runs in labelled.items()}
+
+
+def _write_data(out: Path, rows: list, results: list, curves: dict, manifest: dict) -> None:
     _write_csv(out / "leaderboard.csv", rows)
     _write_csv(out / "runs.csv", [_run_row(r) for r in results])
     atomic_write(out / "leaderboard.json", json.dumps(rows, indent=2))
     atomic_write(out / "curves.json", json.dumps(curves))
     atomic_write(out / "manifest.json", json.dumps(manifest, indent=2))
-    title = title or f"optimlab report: {', '.join(groups)}"
-    page = _PAGE.format(title=html.escape(title), when=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
-                        n=len(results), root=html.escape(str(root)), body="\n".join(sections))
-    atomic_write(out / "index.html", page)
+
+
+def write_report(root: str | Path, *, title: str | None = None) -> Path:
+    """Write ``root/report/`` from the finished runs under ``root``; return the path of index.html.
+
+    Reads data only (unreadable result files are skipped with a warning naming them); holds the
+    folder's lock while writing, so concurrent comparisons on one folder do not interleave reports.
+    """
+    root = Path(root)
+    results = list(load_results(root).values())
+    if not results:
+        raise ValueError(f"write_report: root must contain finished runs under runs/, got {str(root)!r}")
+    out = root / "report"
+    with folder_lock(root):
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        chosen = {**choose_lrs(results), **_load_chosen(root)}
+        rows = leaderboard(results, chosen)
+        manifest, curves, sections = {}, {}, []
+        for plabel, configs in group_results(results).items():
+            labelled = _labelled(plabel, configs, chosen)
+            manifest[plabel] = _figures(plabel, configs, chosen, labelled, out / "figures")
+            curves[plabel] = _curves(labelled)
+            metric, mode = _select(configs)
+            sections.append(_section(plabel, [r for r in rows if r["problem"] == plabel], manifest[plabel], metric, mode))
+        _write_data(out, rows, results, curves, manifest)
+        page = _PAGE.format(title=html.escape(title or f"optimlab report: {', '.join(manifest)}"),
+                            when=_dt.datetime.now().strftime("%Y-%m-%d %H:%M"), n=len(results),
+                            root=html.escape(str(root)), body="\n".join(sections))
+        atomic_write(out / "index.html", page)
     log.info("report written to %s", out / "index.html")
     return out / "index.html"
 
 
-def _section(plabel, rows, figs, metric, mode, configs) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in _COLS)
+def _any_run(configs: dict):
+    return next(r for by_lr in configs.values() for runs in by_lr.values() for r in runs)
+
+
+def _select(configs: dict) -> tuple[str, str]:
+    """The problem's selection metric and direction, as its runs recorded them."""
+    any_run = _any_run(configs)
+    return any_run.summary.get("select_metric", "train_loss"), any_run.summary.get("select_mode", "min")
+
+
+def _section(plabel, rows, figs, metric, mode) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in COLUMNS)
     body = []
     for r in rows:
-        cells = []
-        for key, _ in _COLS:
-            v = r.get(key)
-            cells.append(f"<td>{_fmt(v, r.get(key + '_std'))}</td>")
-        cls = ' class="win"' if r.get("rank") == 1 else ""
-        body.append(f"<tr{cls}>{''.join(cells)}</tr>")
+        cells = "".join(f"<td>{html.escape(format_cell(r.get(key), r.get(key + '_std')))}</td>" for key, _ in COLUMNS)
+        win = ' class="win"' if r.get("rank") == 1 else ""
+        body.append(f"<tr{win}>{cells}</tr>")
     target = rows[0].get("target_loss") if rows else None
     tried = "; ".join(f"{html.escape(r['optimizer'])}: {', '.join(f'{x:g}' for x in r['lrs_tried'])}" for r in rows)
     notes = [f"Learning rates chosen on <b>{html.escape(str(metric))}</b> ({'higher' if mode == 'max' else 'lower'} "

@@ -1,8 +1,13 @@
 """Execute one :class:`RunSpec`: deterministic for a seed, lean in the hot loop, crash-safe on disk.
 
-``run(spec)`` returns a :class:`RunResult`; ``run(spec, out_dir=...)`` also writes the run
-directory: ``spec.json`` first, ``metrics.jsonl`` appended (buffered, flushed at evaluation
-points), and ``result.json`` last via write-to-temp + ``os.replace`` (the "done" marker).
+``run(spec)`` returns a :class:`~optimlab.lab.result.RunResult`; ``run(spec, out_dir=...)`` also
+writes the run directory: ``spec.json`` first, ``metrics.jsonl`` appended (buffered, flushed at
+evaluation points), and ``result.json`` last via write-to-temp + ``os.replace`` (the "done" marker).
+
+The loop reads through short named helpers: :func:`_setup` builds problem, optimizers, schedulers
+and probes from the seed; :func:`train_step` is one optimisation step (the problem's own, or
+``zero_grad / loss / backward / step``); a :class:`_Record` evaluates, probes and converts the
+per-step losses; :func:`_steps` runs the steps and stops at the first divergence.
 
 Hot loop: the per-step loss stays a tensor until a flush (every evaluation, at most every 100
 steps), where one ``torch.stack(...).tolist()`` converts the buffer and the first non-finite loss
@@ -15,72 +20,79 @@ import json
 import logging
 import math
 import random
+import sys
 import time
 import traceback
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
+from .problems import Problem, load_callable, make_problem, source_fingerprint
+from .result import RunResult, summarize
 from .spec import RunSpec
+from .store import prepare_run_dir, write_result
 
-__all__ = ["RunResult", "run", "build_optimizers"]
+__all__ = ["run", "train_step", "build_optimizers", "seed_everything", "code_sources"]
 
 log = logging.getLogger(__name__)
 _MAX_BUFFER = 100
 
 
-@dataclass
-class RunResult:
-    """A finished run, JSON-able (``to_dict`` / ``from_dict``).
+def seed_everything(seed: int) -> None:
+    """Seed python's, numpy's (if imported) and torch's generators."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+    try:
+        import numpy as np
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
 
-    Fields:
-        spec: the spec as a dict; key: its hash (``RunSpec.key()``).
-        status: ``"ok"``, ``"diverged"`` (non-finite loss or evaluation) or ``"failed"`` (exception).
-        diverged_step: the first step with a non-finite loss (or evaluation), else None.
-        error: the traceback of a failed run.
-        steps_done: optimisation steps completed.
-        train_loss: the per-step mini-batch loss (index = step, before that step's update).
-        evals: ``{"step": [...], metric: [...]}`` evaluations at steps 0, eval_every, ..., steps.
-        probes: ``{"step": [...], name: [...]}`` (a user probe's dict keys become ``name.key``).
-        final: the last evaluation; summary: ``best_step``, ``best_value`` (of the problem's
-            select metric), ``test_acc_at_best``/``test_loss_at_best`` (where the problem has a test
-            set), ``final_train_loss``, ``gap``, ``steps_to_target``, ``select_metric``, ``select_mode``.
-        time_per_step: seconds per optimisation step (evaluation excluded); wall_time: seconds in all.
+
+def build_optimizers(spec: RunSpec, problem: Problem) -> list:
+    """One optimizer per parameter set of the problem, built through the registry."""
+    import optimlab
+
+    kwargs = dict(spec.optimizer_kwargs)
+    if spec.lr is not None:
+        kwargs["lr"] = spec.lr
+    return [optimlab.create_optimizer(spec.optimizer, ps, **kwargs) for ps in problem.parameter_sets()]
+
+
+def train_step(problem: Problem, optimizers: list, batch, step: int) -> torch.Tensor:
+    """One optimisation step on ``batch``; returns the batch's loss (detached, before the update).
+
+    The problem's own ``train_step(batch, optimizers, step)`` when it has one (the GAN), else
+    ``zero_grad / loss_fn / backward / step`` of the single optimizer; then ``post_step`` under
+    ``no_grad`` (a projection, say).  The runner and the LR range test both step through here.
     """
+    if problem.train_step is not None:
+        loss = problem.train_step(batch, optimizers, step)
+    else:
+        opt = optimizers[0]
+        opt.zero_grad(set_to_none=True)
+        loss = problem.loss_fn(problem.model, batch)
+        loss.backward()
+        opt.step()
+        loss = loss.detach()
+    if problem.post_step is not None:
+        with torch.no_grad():
+            problem.post_step(problem.model)
+    return loss
 
-    spec: dict
-    key: str
-    status: str
-    steps_done: int = 0
-    diverged_step: int | None = None
-    error: str | None = None
-    train_loss: list = field(default_factory=list)
-    evals: dict = field(default_factory=dict)
-    probes: dict = field(default_factory=dict)
-    final: dict = field(default_factory=dict)
-    summary: dict = field(default_factory=dict)
-    time_per_step: float | None = None
-    wall_time: float = 0.0
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RunResult":
-        return cls(**d)
-
-    @property
-    def run_spec(self) -> RunSpec:
-        return RunSpec.from_dict(self.spec)
-
-    def curve(self, metric: str) -> tuple[list, list]:
-        """``(steps, values)`` of ``"train_loss"`` (per step) or an evaluation metric."""
-        if metric == "train_loss_step":
-            return list(range(len(self.train_loss))), self.train_loss
-        return self.evals.get("step", []), self.evals.get(metric, [])
+def code_sources(spec: RunSpec) -> dict[str, str]:
+    """``{name: fingerprint}`` of the code outside optimlab that ``spec`` names (its problem or probes
+    as ``"package.module:function"``): see :func:`optimlab.lab.problems.source_fingerprint`."""
+    out = {}
+    for name in (spec.problem, *spec.probes):
+        if ":" in name:
+            fp = source_fingerprint(name)
+            if fp is not None:
+                out[name] = fp
+    return out
 
 
 @contextmanager
@@ -96,27 +108,6 @@ def _threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python's, numpy's (if imported) and torch's generators."""
-    random.seed(seed)
-    torch.manual_seed(seed)
-    try:
-        import numpy as np
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
-
-
-def build_optimizers(spec: RunSpec, problem) -> list:
-    """One optimizer per parameter set of the problem, built through the registry."""
-    import optimlab
-
-    kwargs = dict(spec.optimizer_kwargs)
-    if spec.lr is not None:
-        kwargs["lr"] = spec.lr
-    return [optimlab.create_optimizer(spec.optimizer, ps, **kwargs) for ps in problem.parameter_sets()]
-
-
 def _build_schedulers(spec: RunSpec, optimizers) -> list:
     if spec.schedule is None and spec.momentum_schedule is None:
         return []
@@ -130,23 +121,41 @@ def _build_schedulers(spec: RunSpec, optimizers) -> list:
     return [ScheduledLR(opt, lr_s, momentum=mom_s) for opt in optimizers]
 
 
-def _probe_fns(spec: RunSpec):
-    from .problems import load_callable
+def _params_probe(step, model, opt):
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()]).tolist()
 
-    fns = []
-    for name in spec.probes:
-        if name == "params":
-            fns.append((name, lambda step, m, opt: torch.cat([p.detach().reshape(-1) for p in m.parameters()]).tolist()))
-        elif name == "lr":
-            fns.append((name, lambda step, m, opt: float(opt.param_groups[0]["lr"])))
-        elif name == "grad_norm":
-            def gn(step, m, opt):
-                gs = [p.grad.detach().reshape(-1) for p in m.parameters() if p.grad is not None]
-                return float(torch.cat(gs).norm()) if gs else 0.0
-            fns.append((name, gn))
-        else:
-            fns.append((name, load_callable(name)))
-    return fns
+
+def _lr_probe(step, model, opt):
+    return float(opt.param_groups[0]["lr"])
+
+
+def _grad_norm_probe(step, model, opt):
+    gs = [p.grad.detach().reshape(-1) for p in model.parameters() if p.grad is not None]
+    return float(torch.cat(gs).norm()) if gs else 0.0
+
+
+_BUILTIN_PROBES = {"params": _params_probe, "lr": _lr_probe, "grad_norm": _grad_norm_probe}
+
+
+def _probe_fns(spec: RunSpec) -> list:
+    return [(name, _BUILTIN_PROBES.get(name) or load_callable(name)) for name in spec.probes]
+
+
+@dataclass
+class _Setup:
+    """What a run trains: the problem, one optimizer per parameter set, their schedulers, the probes."""
+
+    problem: Problem
+    optimizers: list
+    schedulers: list
+    probes: list  # [(name, fn(step, model, optimizer))]
+
+
+def _setup(spec: RunSpec) -> _Setup:
+    seed_everything(spec.seed)
+    problem = make_problem(spec.problem, spec.seed, **spec.problem_kwargs)
+    optimizers = build_optimizers(spec, problem)
+    return _Setup(problem, optimizers, _build_schedulers(spec, optimizers), _probe_fns(spec))
 
 
 class _Writer:
@@ -182,185 +191,148 @@ class _Writer:
             self.f.close()
 
 
-def _finite(d: dict) -> bool:
-    return all(not isinstance(v, float) or math.isfinite(v) for v in d.values())
+class _Record:
+    """What a run measures as it goes: evaluations, probes and the per-step losses (kept as tensors
+    in ``pending`` until :meth:`flush`), written to metrics.jsonl and counted on the progress bar."""
 
+    def __init__(self, writer: _Writer, bar=None):
+        self.writer, self.bar = writer, bar
+        self.evals: dict[str, list] = {"step": []}
+        self.probes: dict[str, list] = {"step": []}
+        self.losses: list[float] = []
+        self.pending: list[torch.Tensor] = []
+        self.eval_time = 0.0
+        self.final: dict = {}
 
-def run(spec: RunSpec, out_dir: str | Path | None = None, *, num_threads: int | None = 1) -> RunResult:
-    """Train ``spec`` and return its :class:`RunResult` (same spec -> same metrics, bit for bit).
-
-    ``out_dir``: the run directory to write (created; an unfinished one is cleared first).
-    ``num_threads``: torch intra-op threads during the run (default 1, as in sweep workers, so
-    inline and pooled runs give identical numbers; ``None`` leaves the setting alone).
-    """
-    if not isinstance(spec, RunSpec):
-        raise ValueError(f"run: spec must be a RunSpec, got {type(spec).__name__}")
-    out = Path(out_dir) if out_dir is not None else None
-    if out is not None:
-        from .store import prepare_run_dir
-        prepare_run_dir(out, spec)
-    writer = _Writer(out / "metrics.jsonl" if out is not None else None)
-    result = RunResult(spec=spec.to_dict(), key=spec.key(), status="ok")
-    t_start = time.perf_counter()
-    try:
-        with _threads(num_threads):
-            _train(spec, result, writer)
-    except Exception:  # noqa: BLE001 - a crash is a result, recorded with its traceback
-        result.status = "failed"
-        result.error = traceback.format_exc()
-        log.warning("run %s (%s/%s) failed:\n%s", result.key, spec.problem, spec.optimizer, result.error)
-    finally:
-        writer.close()
-    result.wall_time = time.perf_counter() - t_start
-    if out is not None:
-        from .store import write_result
-        write_result(out, result)
-    return result
-
-
-def _train(spec: RunSpec, result: RunResult, writer: _Writer) -> None:
-    from .problems import make_problem
-
-    seed_everything(spec.seed)
-    problem = make_problem(spec.problem, spec.seed, **spec.problem_kwargs)
-    model = problem.model
-    optimizers = build_optimizers(spec, problem)
-    schedulers = _build_schedulers(spec, optimizers)
-    probes = _probe_fns(spec)
-    opt0 = optimizers[0]
-    train_step, post_step, next_batch, loss_fn = problem.train_step, problem.post_step, problem.next_batch, problem.loss_fn
-    evals: dict[str, list] = {"step": []}
-    probe_rec: dict[str, list] = {"step": []}
-    losses: list[float] = []
-    buf: list[torch.Tensor] = []
-    eval_time = 0.0
-
-    def evaluate(step: int) -> bool:
-        nonlocal eval_time
+    def evaluate(self, problem: Problem, step: int) -> bool:
+        """Evaluate the model (under no_grad, timed apart); False when a metric is not finite."""
         t0 = time.perf_counter()
         with torch.no_grad():
-            metrics = {k: float(v) for k, v in problem.evaluate(model).items()}
-        eval_time += time.perf_counter() - t0
-        evals["step"].append(step)
+            metrics = {k: float(v) for k, v in problem.evaluate(problem.model).items()}
+        self.eval_time += time.perf_counter() - t0
+        self.evals["step"].append(step)
         for k, v in metrics.items():
-            evals.setdefault(k, []).append(v)
-        writer.add({"step": step, "eval": metrics})
-        result.final = metrics
-        return _finite(metrics)
+            self.evals.setdefault(k, []).append(v)
+        self.writer.add({"step": step, "eval": metrics})
+        self.final = metrics
+        return all(not isinstance(v, float) or math.isfinite(v) for v in metrics.values())
 
-    def probe(step: int) -> None:
-        probe_rec["step"].append(step)
-        for name, fn in probes:
-            value = fn(step, model, opt0)
+    def probe(self, s: _Setup, step: int) -> None:
+        """Record every probe at ``step`` (a dict-valued probe ``name`` gives series ``name.key``)."""
+        rec = self.probes
+        rec["step"].append(step)
+        for name, fn in s.probes:
+            value = fn(step, s.problem.model, s.optimizers[0])
             if isinstance(value, dict):
                 for k, v in value.items():
-                    probe_rec.setdefault(f"{name}.{k}", []).append(v)
+                    rec.setdefault(f"{name}.{k}", []).append(v)
             else:
-                probe_rec.setdefault(name, []).append(value)
-        writer.add({"step": step, "probe": {k: v[-1] for k, v in probe_rec.items() if k != "step"}})
+                rec.setdefault(name, []).append(value)
+        self.writer.add({"step": step, "probe": {k: v[-1] for k, v in rec.items() if k != "step"}})
 
-    def flush(upto: int) -> int | None:
-        """Convert the buffered losses of steps [upto - len(buf), upto); return a bad step or None."""
-        if not buf:
+    def flush(self, upto: int) -> int | None:
+        """Convert the pending losses of steps [upto - len(pending), upto); return the first
+        non-finite step (keeping the losses up to it) or None."""
+        if not self.pending:
             return None
-        values = torch.stack(buf).tolist()
+        values = torch.stack(self.pending).tolist()
         first = upto - len(values)
-        buf.clear()
+        self.pending.clear()
         bad = None
         for i, v in enumerate(values):
             if not math.isfinite(v):
                 bad = first + i
                 values = values[:i + 1]
                 break
-        losses.extend(values)
-        writer.add_losses(first, values)
-        writer.flush()
+        self.losses.extend(values)
+        self.writer.add_losses(first, values)
+        self.writer.flush()
+        if self.bar is not None:
+            self.bar.update(len(values))
         return bad
 
-    model.train()
-    if probes:
-        probe(0)
-    if not evaluate(0):
-        result.status, result.diverged_step = "diverged", 0
-    t_train, eval_time0 = time.perf_counter(), eval_time
+
+def _steps(spec: RunSpec, s: _Setup, rec: _Record, result: RunResult) -> int:
+    """Train until ``spec.steps`` or the first divergence (recorded in ``result``); return the steps taken."""
     step = 0
-    steps, eval_every = spec.steps, spec.eval_every
-    while result.status == "ok" and step < steps:
-        batch = next_batch(step)
-        if train_step is not None:
-            loss = train_step(batch, optimizers, step)
-        else:
-            opt0.zero_grad(set_to_none=True)
-            loss = loss_fn(model, batch)
-            loss.backward()
-            opt0.step()
-            loss = loss.detach()
-        if post_step is not None:
-            with torch.no_grad():
-                post_step(model)
-        for s in schedulers:
-            s.step()
-        buf.append(loss)
+    while result.status == "ok" and step < spec.steps:
+        rec.pending.append(train_step(s.problem, s.optimizers, s.problem.next_batch(step), step))
+        for sched in s.schedulers:
+            sched.step()
         step += 1
-        if probes and step % spec.probe_every == 0:
-            probe(step)
-        at_eval = step % eval_every == 0 or step == steps
-        if at_eval or len(buf) >= _MAX_BUFFER:
-            bad = flush(step)
+        if s.probes and step % spec.probe_every == 0:
+            rec.probe(s, step)
+        at_eval = step % spec.eval_every == 0 or step == spec.steps
+        if at_eval or len(rec.pending) >= _MAX_BUFFER:
+            bad = rec.flush(step)
             if bad is not None:
                 result.status, result.diverged_step = "diverged", bad
-                step = bad + 1
-                break
-            if at_eval and not evaluate(step):
+                return bad + 1
+            if at_eval and not rec.evaluate(s.problem, step):
                 result.status, result.diverged_step = "diverged", step
-    train_time = time.perf_counter() - t_train - (eval_time - eval_time0)
-    bad = flush(step)
+    return step
+
+
+def _train(spec: RunSpec, result: RunResult, rec: _Record) -> None:
+    s = _setup(spec)
+    result.sources = code_sources(spec)
+    s.problem.model.train()
+    if s.probes:
+        rec.probe(s, 0)
+    if not rec.evaluate(s.problem, 0):
+        result.status, result.diverged_step = "diverged", 0
+    t_train, eval_time0 = time.perf_counter(), rec.eval_time
+    step = _steps(spec, s, rec, result)
+    train_time = time.perf_counter() - t_train - (rec.eval_time - eval_time0)
+    bad = rec.flush(step)
     if bad is not None and result.status == "ok":
         result.status, result.diverged_step = "diverged", bad
-    result.steps_done = min(step, steps)
-    result.train_loss = losses
-    result.evals = evals
-    result.probes = probe_rec if probes else {}
+    result.steps_done = min(step, spec.steps)
+    result.train_loss, result.evals, result.final = rec.losses, rec.evals, rec.final
+    result.probes = rec.probes if s.probes else {}
     result.time_per_step = train_time / max(1, result.steps_done)
-    result.summary = summarize(result, problem.select_metric, problem.select_mode, spec.target_loss)
+    result.summary = summarize(result, s.problem.select_metric, s.problem.select_mode, spec.target_loss)
 
 
-def summarize(result: RunResult, metric: str, mode: str, target: float | None = None) -> dict:
-    """Best value of ``metric`` over the evaluations, test metrics there, final loss, gap, steps to target."""
-    ev = result.evals
-    out: dict[str, Any] = {"select_metric": metric, "select_mode": mode}
-    vals = ev.get(metric, [])
-    finite = [(v, i) for i, v in enumerate(vals) if isinstance(v, float) and math.isfinite(v)]
-    if finite and result.status == "ok":
-        v, i = max(finite, key=lambda t: (t[0] if mode == "max" else -t[0], -t[1]))  # best, earliest
-        out["best_value"], out["best_step"] = v, ev["step"][i]
-        for k in ("test_acc", "test_loss"):
-            if k in ev:
-                out[f"{k}_at_best"] = ev[k][i]
-    else:
-        out["best_value"], out["best_step"] = None, None
-    fin = result.final if result.status == "ok" else {}
-    if "train_loss" in fin:
-        out["final_train_loss"] = fin["train_loss"]
-    elif result.train_loss and result.status == "ok":
-        tail = result.train_loss[-max(1, len(result.train_loss) // 20):]
-        out["final_train_loss"] = sum(tail) / len(tail)
-    else:
-        out["final_train_loss"] = None
-    out["gap"] = fin.get("gap")
-    out["steps_to_target"] = steps_to_target(result.train_loss, target) if target is not None else None
-    return out
+def _step_bar(spec: RunSpec):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=spec.steps, desc=f"{spec.problem}/{spec.optimizer}", unit="step", leave=False,
+                file=sys.stderr, disable=None, dynamic_ncols=True)
 
 
-def steps_to_target(losses: list, target: float, window: int = 10) -> int | None:
-    """First step at which the running mean (over ``window`` steps) of the loss is <= ``target``."""
-    s = 0.0
-    for i, v in enumerate(losses):
-        s += v
-        if i >= window:
-            s -= losses[i - window]
-        if i >= window - 1 and s / window <= target:
-            return i
-        if not math.isfinite(v):
-            return None
-    return None
+def run(spec: RunSpec, out_dir: str | Path | None = None, *, num_threads: int | None = 1,
+        progress: bool = False) -> RunResult:
+    """Train ``spec`` and return its :class:`RunResult` (same spec -> same metrics, bit for bit).
+
+    ``out_dir``: the run directory to write (created; an unfinished one is cleared first).
+    ``num_threads``: torch intra-op threads during the run (default 1, as in sweep workers, so
+    inline and pooled runs give identical numbers; ``None`` leaves the setting alone).
+    ``progress``: a bar over the steps on stderr (tqdm; only when stderr is a terminal).
+    """
+    if not isinstance(spec, RunSpec):
+        raise ValueError(f"run: spec must be a RunSpec, got {type(spec).__name__}")
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None:
+        prepare_run_dir(out, spec)
+    writer = _Writer(out / "metrics.jsonl" if out is not None else None)
+    rec = _Record(writer, _step_bar(spec) if progress else None)
+    result = RunResult(spec=spec.to_dict(), key=spec.key(), status="ok")
+    t_start = time.perf_counter()
+    try:
+        with _threads(num_threads):
+            _train(spec, result, rec)
+    except Exception:  # noqa: BLE001 - a crash is a result, recorded with its traceback
+        result.status = "failed"
+        result.error = traceback.format_exc()
+        where = out / "result.json" if out is not None else "the result's error field"
+        log.warning("run %s (%s/%s) failed: %s (traceback in %s)", result.key, spec.problem, spec.optimizer,
+                    result.error.strip().splitlines()[-1], where)
+    finally:
+        writer.close()
+        if rec.bar is not None:
+            rec.bar.close()
+    result.wall_time = time.perf_counter() - t_start
+    if out is not None:
+        write_result(out, result)
+    return result

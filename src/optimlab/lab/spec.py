@@ -3,7 +3,8 @@
 A :class:`RunSpec` names everything that determines a run (problem and its kwargs, optimizer name,
 learning rate and kwargs, optional schedules, steps, evaluation interval, seed, probes), so its
 hash (:meth:`RunSpec.key`) identifies the run's results on disk.  :func:`grid` builds the usual
-problem x optimizers x learning rates x seeds list; :func:`lr_grid` the log grid of a tuning budget.
+problem x optimizers x learning rates x seeds list; :func:`lr_grid` the log grid of a tuning budget;
+:func:`run_defaults` the steps, evaluation interval and probes a problem gets unless told otherwise.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Iterable
 
 from ..checks import check_int, check_range
+from .problems import problem_info
 
-__all__ = ["RunSpec", "grid", "lr_grid", "BUILTIN_PROBES"]
+__all__ = ["RunSpec", "grid", "lr_grid", "run_defaults", "BUILTIN_PROBES"]
 
 BUILTIN_PROBES = ("params", "lr", "grad_norm")
 
@@ -129,7 +131,10 @@ class RunSpec:
         if missing:
             raise ValueError(f"RunSpec: missing key(s) {', '.join(map(repr, missing))}")
         d = dict(d)
-        d["probes"] = tuple(d.get("probes", ()))
+        probes = d.get("probes", ())
+        if not isinstance(probes, (list, tuple)):
+            raise ValueError(f"RunSpec: probes must be a list of names, got {probes!r}")
+        d["probes"] = tuple(probes)
         return cls(**d)
 
     def to_json(self) -> str:
@@ -157,6 +162,26 @@ class RunSpec:
         if self.schedule:
             label += f"+{self.schedule['name']}"
         return label
+
+
+def run_defaults(problem: str, *, size: str = "default", steps: int | None = None, eval_every: int | None = None,
+                 problem_kwargs: dict | None = None) -> dict:
+    """The :class:`RunSpec` fields of a run of ``problem`` that the user left unset (one rule for the
+    command line and :func:`~optimlab.lab.compare`): ``problem_kwargs`` with ``size`` unless
+    ``"default"``; ``steps``: the problem's tiny or default step count; ``eval_every``: the problem's
+    interval, at most ``steps``; ``probes``: ``("params",)`` on problems whose trajectory is drawn.
+
+    >>> run_defaults("rosenbrock", size="tiny")["problem_kwargs"], run_defaults("rosenbrock")["probes"]
+    ({'size': 'tiny'}, ('params',))
+    """
+    info = problem_info(problem)
+    pkw = dict(problem_kwargs or {})
+    if size != "default":
+        pkw["size"] = size
+    steps = steps if steps is not None else (info.tiny_steps if size == "tiny" else info.default_steps)
+    eval_every = eval_every if eval_every is not None else max(1, min(info.eval_every, steps))
+    return {"steps": steps, "eval_every": eval_every, "problem_kwargs": pkw,
+            "probes": ("params",) if info.trajectory else ()}
 
 
 def lr_grid(trials: int, low: float = 1e-4, high: float = 1.0) -> list[float]:

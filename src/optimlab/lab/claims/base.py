@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..compare import choose_lrs
 from ..problems import problem_info
-from ..runner import RunResult, steps_to_target
+from ..result import RunResult, score, steps_to_target
 from ..spec import RunSpec, lr_grid
 from .verdict import Verdict
 
@@ -182,14 +182,6 @@ def spike_count(losses: list, ratio: float = 2.0, window: int = 20, min_jump: fl
             n += 1
         inside = high
     return n
-
-
-def score(r: RunResult) -> float | None:
-    """The selection metric oriented so that larger is better (None for a diverged/failed run)."""
-    v = r.summary.get("best_value")
-    if r.status != "ok" or v is None or not math.isfinite(v):
-        return None
-    return v if r.summary.get("select_mode") == "max" else -v
 
 
 def metric(r: RunResult, name: str) -> float | None:

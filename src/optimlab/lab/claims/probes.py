@@ -10,6 +10,8 @@ import math
 
 import torch
 
+from optimlab.optim.adabound import rate_bounds
+
 __all__ = ["adabound_step_sizes", "swats_state", "adaptive_rate", "ADABOUND", "SWATS", "ADAPTIVE"]
 
 ADABOUND = "optimlab.lab.claims.probes:adabound_step_sizes"
@@ -45,8 +47,7 @@ def adabound_step_sizes(step, model, optimizer) -> dict:
     if not raw or t == 0:  # every key, so that the recorded series stay aligned with the probe steps
         return dict.fromkeys(("t", "lower", "upper", "final_lr", "q10", "q50", "q90", "raw_q10", "raw_q50", "raw_q90",
                               "log_spread"))
-    lo = final_lr * (1 - 1 / (gamma * t + 1)) if gamma > 0 else 0.0
-    hi = final_lr * (1 + 1 / (gamma * t)) if gamma > 0 else math.inf
+    lo, hi = rate_bounds(final_lr, gamma, t)
     r = torch.cat(raw)
     sizes = r.clamp(lo, hi)
     q = _quantiles(sizes)

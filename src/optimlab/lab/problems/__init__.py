@@ -9,90 +9,34 @@ A :class:`Problem` knows nothing about optimizers.  The runner asks it for a bat
 Problems are registered by name (``available_problems()``); ``make_problem(name, seed, **kwargs)``
 builds one.  A name of the form ``"package.module:function"`` imports ``function`` and calls it as
 ``function(seed=seed, **kwargs)``; it must return a :class:`Problem` (the "your own model" route).
+The module is imported from ``sys.path`` as it stands; :func:`allow_import_from` lets one named
+module be imported from one more directory (the command line passes the working directory for the
+problem the user names), only while that module is imported; :func:`source_fingerprint` hashes
+its source file so that a run of changed code is not mistaken for the old one.
 Every built-in problem takes ``size="default" | "tiny"`` (tiny: for tests, a second or less).
 Nothing is downloaded: digits come with scikit-learn, other data are generated from the seed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
-from dataclasses import dataclass, field
+import inspect
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from torch import nn
+
+from .base import Problem, ProblemInfo, check_size, register_problem, registered
+
+_PROBLEMS = registered()
 
 __all__ = [
-    "Problem", "ProblemInfo", "register_problem", "make_problem", "available_problems",
-    "problem_info", "load_callable",
+    "Problem", "ProblemInfo", "register_problem", "check_size", "make_problem", "available_problems",
+    "problem_info", "load_callable", "allow_import_from", "import_dirs", "set_import_dirs",
+    "source_fingerprint", "check_problem_kwargs",
 ]
-
-
-@dataclass
-class Problem:
-    """A built problem (model + data + loss + evaluation), ready for any optimizer.
-
-    Attributes:
-        name: the problem's name.
-        model: the ``nn.Module`` being trained (for the GAN, a container of generator and critic).
-        loss_fn: ``(model, batch) -> scalar tensor``, the training loss of a batch.
-        next_batch: ``step -> batch`` (deterministic given the seed; ``None`` when not needed).
-        evaluate: ``model -> dict[str, float]`` (run under ``torch.no_grad`` by the runner).
-        select_metric / select_mode: the evaluation key used to pick learning rates
-            ("val_acc", "max") and its direction.
-        param_sets: lists of parameters, one optimizer each (default: ``[model.parameters()]``).
-        train_step: optional ``(batch, optimizers, step) -> loss tensor`` replacing the default
-            ``zero_grad / loss.backward() / step`` (the GAN's alternating updates).
-        post_step: optional ``model -> None`` called under ``no_grad`` after each update
-            (the Reddi problem's projection onto [-1, 1]).
-        difficulty: optional per-training-example difficulty scores (curriculum problems).
-        meta: extra facts for plots and reports, e.g. ``{"kind": "2d", "fn": f, "minima": [...],
-            "bounds": (xmin, xmax, ymin, ymax)}`` for 2-D functions.
-    """
-
-    name: str
-    model: nn.Module
-    loss_fn: Callable[[nn.Module, Any], torch.Tensor]
-    next_batch: Callable[[int], Any]
-    evaluate: Callable[[nn.Module], dict]
-    select_metric: str = "train_loss"
-    select_mode: str = "min"
-    param_sets: list | None = None
-    train_step: Callable | None = None
-    post_step: Callable | None = None
-    difficulty: torch.Tensor | None = None
-    meta: dict = field(default_factory=dict)
-
-    def parameter_sets(self) -> list[list[torch.nn.Parameter]]:
-        if self.param_sets is not None:
-            return [list(ps) for ps in self.param_sets]
-        return [[p for p in self.model.parameters() if p.requires_grad]]
-
-
-@dataclass(frozen=True)
-class ProblemInfo:
-    """What the registry knows about a problem name."""
-
-    name: str
-    factory: Callable[..., Problem]
-    family: str  # "2d", "quadratic", "online", "vision", "sequence", "gan", "noise", "curriculum"
-    summary: str
-    default_steps: int
-    tiny_steps: int
-    eval_every: int
-    trajectory: bool = False  # record the parameter trajectory by default (2-D problems)
-
-
-_PROBLEMS: dict[str, ProblemInfo] = {}
-
-
-def register_problem(name: str, factory: Callable[..., Problem], *, family: str, summary: str,
-                     default_steps: int, tiny_steps: int, eval_every: int, trajectory: bool = False) -> None:
-    """Register ``factory(seed, size="default", **kwargs) -> Problem`` under ``name``."""
-    if name in _PROBLEMS:
-        raise ValueError(f"register_problem: name {name!r} is already registered")
-    _PROBLEMS[name] = ProblemInfo(name, factory, family, summary, default_steps, tiny_steps,
-                                  eval_every, trajectory)
 
 
 def available_problems() -> list[str]:
@@ -101,19 +45,94 @@ def available_problems() -> list[str]:
     return sorted(_PROBLEMS)
 
 
-def load_callable(path: str) -> Callable:
-    """Import ``"package.module:function"`` and return the function (``ValueError`` if impossible)."""
-    if not isinstance(path, str) or path.count(":") != 1:
+_IMPORT_DIRS: dict[str, str] = {}  # top-level module name -> the one extra directory it may be imported from
+
+
+def _split(path: str) -> tuple[str, str]:
+    if not isinstance(path, str) or path.count(":") != 1 or not all(path.split(":")):
         raise ValueError(f"load_callable: path must look like 'package.module:function', got {path!r}")
     mod_name, attr = path.split(":")
+    return mod_name, attr
+
+
+def allow_import_from(path: str, directory: str | Path) -> bool:
+    """Let the module of ``path`` (``"package.module:function"``) be imported from ``directory``.
+
+    Only when ``directory`` holds that module's top-level package or file, and only for importing
+    that module: ``directory`` is put first on ``sys.path`` while :func:`load_callable` imports it
+    and removed afterwards (nothing else, say a ``matplotlib.py`` there, is ever picked up later).
+    Sweeps pass the allowance to their worker processes.  Returns whether it was granted.
+    """
+    mod_name, _ = _split(path)
+    top = mod_name.split(".")[0]
+    d = Path(directory).resolve()
+    if not ((d / f"{top}.py").is_file() or (d / top).is_dir()):
+        return False
+    _IMPORT_DIRS[top] = str(d)
+    return True
+
+
+def import_dirs() -> dict[str, str]:
+    """The allowances granted by :func:`allow_import_from` (``{top-level module: directory}``)."""
+    return dict(_IMPORT_DIRS)
+
+
+def set_import_dirs(dirs: dict[str, str]) -> None:
+    """Grant the allowances of :func:`import_dirs` (in a worker process)."""
+    _IMPORT_DIRS.update(dirs)
+
+
+def _import(mod_name: str):
+    extra = _IMPORT_DIRS.get(mod_name.split(".")[0])
+    if extra is None or mod_name in sys.modules:
+        return importlib.import_module(mod_name)
+    sys.path.insert(0, extra)
     try:
-        mod = importlib.import_module(mod_name)
+        return importlib.import_module(mod_name)
+    finally:
+        if extra in sys.path:
+            sys.path.remove(extra)
+
+
+def load_callable(path: str) -> Callable:
+    """Import ``"package.module:function"`` and return the function (``ValueError`` if impossible)."""
+    mod_name, attr = _split(path)
+    try:
+        mod = _import(mod_name)
     except ImportError as exc:
         raise ValueError(f"load_callable: cannot import module {mod_name!r} ({exc})") from exc
     fn = getattr(mod, attr, None)
     if not callable(fn):
         raise ValueError(f"load_callable: {mod_name!r} has no callable {attr!r}")
     return fn
+
+
+def source_fingerprint(path: str) -> str | None:
+    """The sha256 (16 hex digits) of the source file of ``path``'s module (``"package.module:function"``,
+    imported if needed), or None for a module of optimlab itself or one without a source file."""
+    mod_name, _ = _split(path)
+    load_callable(path)
+    if mod_name == "optimlab" or mod_name.startswith("optimlab."):
+        return None
+    file = getattr(sys.modules.get(mod_name), "__file__", None)
+    if not file or not Path(file).is_file():
+        return None
+    return hashlib.sha256(Path(file).read_bytes()).hexdigest()[:16]
+
+
+def check_problem_kwargs(name: str, kwargs: dict) -> None:
+    """``ValueError`` unless problem ``name``'s factory takes the keyword arguments ``kwargs``."""
+    info = problem_info(name)
+    try:
+        sig = inspect.signature(info.factory)
+    except (TypeError, ValueError):  # no signature to check against: the factory will tell
+        return
+    try:
+        sig.bind(seed=0, **kwargs)
+    except TypeError as exc:
+        takes = [p for p in sig.parameters if p != "seed" and sig.parameters[p].kind in
+                 (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+        raise ValueError(f"{name}: {exc}; it takes {', '.join(takes) or 'no keyword arguments'}") from None
 
 
 def problem_info(name: str) -> ProblemInfo:
@@ -151,11 +170,6 @@ def make_problem(name: str, seed: int = 0, **kwargs: Any) -> Problem:
     if not isinstance(problem, Problem):
         raise ValueError(f"make_problem: {name!r} must return an optimlab.lab.Problem, got {type(problem).__name__}")
     return problem
-
-
-def check_size(owner: str, size: str) -> None:
-    if size not in ("default", "tiny"):
-        raise ValueError(f"{owner}: size must be one of 'default', 'tiny', got {size!r}")
 
 
 _loaded = False

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...checks import check_choice, check_int, check_range
-from . import Problem, check_size, register_problem
+from .base import Problem, check_size, register_problem
 
 __all__ = ["make_classification_problem", "load_digits_split"]
 

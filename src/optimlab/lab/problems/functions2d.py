@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ...checks import check_range
-from . import Problem, check_size, register_problem
+from .base import Problem, check_size, register_problem
 
 
 def rosenbrock(x, y):

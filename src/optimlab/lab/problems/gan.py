@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...checks import check_int, check_range
-from . import Problem, check_size, register_problem
+from .base import Problem, check_size, register_problem
 
 
 def _net(a, h, b):

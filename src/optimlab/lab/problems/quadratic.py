@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ...checks import check_choice, check_int, check_range
-from . import Problem, check_size, register_problem
+from .base import Problem, check_size, register_problem
 
 
 class Vector(nn.Module):

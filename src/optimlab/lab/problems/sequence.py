@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...checks import check_choice, check_int
-from . import Problem, check_size, register_problem
+from .base import Problem, check_size, register_problem
 
 
 class TinyTransformer(nn.Module):
