@@ -12,8 +12,9 @@ Modes: ``tiny`` (CI: tiny problems, 2 seeds), ``quick`` (all claims in minutes o
 from .base import MODES, Claim, Context, Mode
 from .report import markdown_table, update_readme, write_claims_report
 from .runner import all_claims, claim_ids, parse_only, run_claims
-from .verdict import RULE, Effect, Verdict, bootstrap, combine, decide, paired_effect
+from .verdict import RULE, Effect, Verdict, combine, decide, holm, paired_effect, spread_interval, t_interval
 
 __all__ = ["run_claims", "all_claims", "claim_ids", "parse_only", "markdown_table", "update_readme", "write_claims_report",
-           "Claim", "Context", "Mode", "MODES", "Verdict", "Effect", "RULE", "bootstrap", "combine", "decide",
+           "Claim", "Context", "Mode", "MODES", "Verdict", "Effect", "RULE", "t_interval", "spread_interval", "holm",
+           "combine", "decide",
            "paired_effect"]
