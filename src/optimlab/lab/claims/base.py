@@ -102,8 +102,8 @@ STEPS = {
     "wilson": {"tiny": 30, "quick": 500, "full": 1000},
     "fashion_mnist": {"tiny": None, "quick": None, "full": 1200},
     "charlm": {"tiny": None, "quick": None, "full": 1500},
-    "gan": {"tiny": 20, "quick": 600, "full": 1500},
-    "deep_mlp": {"tiny": 30, "quick": 1000, "full": 2000},
+    "gan": {"tiny": 20, "quick": 400, "full": 1500},
+    "deep_mlp": {"tiny": 30, "quick": 600, "full": 2000},
 }
 
 

@@ -31,7 +31,7 @@ class Claim8(Claim):
 
     def _lrs(self, ctx, inner):
         low, high = typical_lr(inner)
-        return lr_grid(pick(ctx.mode, tiny=2, quick=4, full=6), low * 3, high * 10)
+        return lr_grid(pick(ctx.mode, tiny=2, quick=3, full=6), low * 3, high * 10)
 
     def _specs(self, ctx):
         out = {}

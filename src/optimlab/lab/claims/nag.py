@@ -100,16 +100,16 @@ class Tour(Claim):
     FUNCS = ("rosenbrock", "beale")
 
     def _specs(self, ctx: Context):
-        steps = pick(ctx.mode, tiny=60, quick=500, full=1000)
+        steps = pick(ctx.mode, tiny=60, quick=300, full=1000)
         return {(fn, o): [RunSpec(problem=fn, optimizer=o, lr=lr, steps=steps, eval_every=steps // 10, seed=0,
-                                  problem_kwargs=ctx.pkw(), probes=("params",), probe_every=max(1, steps // 200))
+                                  problem_kwargs=ctx.pkw(), probes=("params",), probe_every=max(1, steps // 100))
                           for lr in self._lrs(ctx, o)]
                 for fn in self.FUNCS for o in tour_optimizers()}
 
     def _lrs(self, ctx, o):
         """A log grid from 1/100 of the optimizer's typical low rate (2-D functions have steep walls) to its high one."""
         low, high = typical_lr(o)
-        return lr_grid(pick(ctx.mode, tiny=1, quick=5, full=7), low / 100, high)
+        return lr_grid(pick(ctx.mode, tiny=1, quick=3, full=7), low / 100, high)
 
     def plan(self, ctx):
         return [s for v in self._specs(ctx).values() for s in v]

@@ -40,7 +40,7 @@ class Claim7(Claim):
                "mechanism demonstration (16)")
 
     def _lrs(self, ctx):
-        return lr_grid(pick(ctx.mode, tiny=2, quick=4, full=5), 1e-3, 1e-1)
+        return lr_grid(pick(ctx.mode, tiny=2, quick=4, full=4), 1e-3, 1e-1)
 
     def _specs(self, ctx):
         out = {}

@@ -48,9 +48,10 @@ class Claim10(Claim):
                "decay tied to the lr over a range too weak to matter")
 
     def _cfg(self, ctx):
-        n = pick(ctx.mode, tiny=2, quick=4, full=5)
+        """(number of lrs, seeds, normalized decays)."""
+        n = pick(ctx.mode, tiny=2, quick=3, full=5)
         seeds = pick(ctx.mode, tiny=2, quick=3, full=5)
-        return n, seeds, lr_grid(n, 3e-3, 0.3)
+        return n, seeds, lr_grid(pick(ctx.mode, tiny=2, quick=4, full=5), 3e-3, 0.3)
 
     def _scale(self, w, ctx) -> float:
         """sqrt(b / (B T)) for the workload (1 / sqrt(steps) when the problem does not say its sizes)."""
