@@ -123,7 +123,10 @@ def test_readme_table_is_generated_between_markers(tiny, tmp_path):
     assert r.exit_code == 0, r.output
     text = readme.read_text()
     assert "old table" not in text and text.endswith(f"{README_END}\ntail\n")
-    assert markdown_table(json.loads((out / "claims.json").read_text())) in text
+    from optimlab.lab.claims.report import other_mode, previous_verdicts
+
+    data = json.loads((out / "claims.json").read_text())
+    assert markdown_table(data, other_mode(out, data), previous_verdicts()) in text
     readme.write_text("no markers")
     r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out), "--readme", str(readme)])
     assert r.exit_code == 2 and "update_readme: readme must contain the markers" in r.output

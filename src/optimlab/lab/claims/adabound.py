@@ -29,7 +29,7 @@ class Claim5(Claim):
     words = "AdaBound: Clip(eta/(sqrt(v_t)+eps)) with bounds 0.1 -/+ 0.1/((1-beta2)t(+1)): Adam early, SGD late."
 
     def _specs(self, ctx):
-        steps = pick(ctx.mode, tiny=30, quick=800, full=2000)
+        steps = pick(ctx.mode, tiny=30, quick=400, full=2000)
         return [RunSpec(problem="digits_mlp", optimizer="adabound", lr=1e-3, steps=steps, eval_every=max(1, steps // 8),
                         seed=s, problem_kwargs=ctx.pkw(), optimizer_kwargs={"final_lr": 0.1, "gamma": 1e-3},
                         probes=(ADABOUND,), probe_every=max(1, steps // 40)) for s in range(ctx.mode.seeds)]

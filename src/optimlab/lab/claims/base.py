@@ -97,13 +97,13 @@ class Workload:
 
 # steps per mode; None: the problem is not used in that mode (full mode adds Fashion-MNIST and the char-LM)
 STEPS = {
-    "mnist1d_mlp": {"tiny": 30, "quick": 1000, "full": 2000},
+    "mnist1d_mlp": {"tiny": 30, "quick": 800, "full": 2000},
     "mnist1d_cnn": {"tiny": None, "quick": None, "full": 1500},
     "wilson": {"tiny": 30, "quick": 500, "full": 1000},
     "fashion_mnist": {"tiny": None, "quick": None, "full": 1200},
     "charlm": {"tiny": None, "quick": None, "full": 1500},
-    "gan": {"tiny": 20, "quick": 400, "full": 1500},
-    "deep_mlp": {"tiny": 30, "quick": 600, "full": 2000},
+    "gan": {"tiny": 20, "quick": 300, "full": 1500},
+    "deep_mlp": {"tiny": 30, "quick": 400, "full": 2000},
 }
 
 

@@ -25,7 +25,7 @@ class Claim4(Claim):
              "influence of non-informative gradients; AMSBound likewise.")
 
     def _specs(self, ctx, variant):
-        steps = pick(ctx.mode, tiny=300, quick=3000, full=10000)
+        steps = pick(ctx.mode, tiny=300, quick=2000, full=10000)
         seeds = range(ctx.mode.seeds) if variant == "stochastic" else [0]
         return {o: [RunSpec(problem="reddi", optimizer=o, lr=0.01, steps=steps, eval_every=max(1, steps // 50), seed=s,
                             optimizer_kwargs={"betas": BETAS}, problem_kwargs=ctx.pkw(C=C, variant=variant))

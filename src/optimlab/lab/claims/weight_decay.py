@@ -1,14 +1,16 @@
 """Claim 10: decoupled weight decay has a wider good region over lr x decay than L2 (Loshchilov & Hutter, Fig. 2).
 
 The heat map of Loshchilov & Hutter ("Decoupled Weight Decay Regularization", ICLR 2019, Fig. 2): test
-accuracy over a grid of learning rates x *normalized* weight decays ``w``.  The paper normalises the
-decay by the run length, ``lambda = w sqrt(b / (B T))`` (batch ``b``, training set ``B``, ``T`` epochs),
-and its decoupled decay is not multiplied by the learning rate: ``theta <- theta - lambda theta`` per
-step.  torch's AdamW (and our SGDW) multiply it by the lr, so the decoupled arm passes
-``weight_decay = lambda / lr`` (the per-step decay is ``lambda`` whatever the lr).  The L2 arm adds
-``c theta`` to the gradient with ``c = lambda / lr_ref`` (``lr_ref`` the grid's geometric middle), so both
-arms apply the same decay at ``lr_ref`` with plain SGD.  Where decay is decoupled the good region should
-be a wide rectangle; with L2 a narrow diagonal (the best decay depends on the lr).
+accuracy over a grid of learning rates x decay factors, for the L2 form and the decoupled form.  The
+paper normalises the decoupled decay by the run length, ``lambda = w sqrt(b / (B T))`` (batch ``b``,
+training set ``B``, ``T`` epochs), and its decoupled decay is not multiplied by the learning rate:
+``theta <- theta - lambda theta`` per step.  torch's AdamW (and our SGDW) multiply it by the lr, so the
+decoupled arm passes ``weight_decay = lambda / lr`` (the per-step decay is ``lambda`` whatever the lr),
+with ``w`` in [1e-3, 0.3].  The L2 arm adds ``c theta`` to the gradient with the L2 factor ``c`` in
+[1e-5, 3e-3].  Each decay axis spans the same 2.5 decades, from a decay too weak to matter into the
+too-strong range, in its own units (L2 factors and normalized decays are not the same quantity: with
+Adam, ``c theta`` is divided by the adaptive denominator).  Where decay is decoupled the good region
+should be a wide rectangle; with L2 a narrow diagonal (the best decay depends on the lr).
 
 Per seed: the good region is the fraction of cells within ``TOLERANCE`` of that seed's best cell (of both
 arms); the effects are the width (decoupled - L2) and the best cell (decoupled - L2, with a
@@ -31,6 +33,8 @@ PROBLEMS = ("mnist1d_mlp",)
 TOLERANCE = 0.01  # a cell is "good" if its test score is within 1 point of the seed's best cell
 BEST_MARGIN = 0.005  # non-inferiority margin for "its best is at least as good"
 WIDTH_MARGIN = 0.05
+DECOUPLED_W = (1e-3, 0.3)  # normalized decay w: per-step decay w sqrt(b / (B T))
+L2_FACTOR = (1e-5, 3e-3)  # L2 factor c: gradient + c theta
 
 
 def _pairs(ctx):
@@ -43,15 +47,16 @@ class Claim10(Claim):
     title = "Decoupled weight decay: a wider good region, a best at least as good"
     words = "L2 regularization or weight decay? Decoupled weight decay keeps gamma*theta out of m_t and v_t (AdamW, SGDW)."
     user_applicable = True
-    changes = ("v2: the lr x decay heat map of Loshchilov & Hutter's Fig. 2 with the decay normalised as in the paper "
-               "(per-step decay w sqrt(b/(BT)), not multiplied by the lr) on MNIST-1D, where decay matters, instead of "
-               "decay tied to the lr over a range too weak to matter")
+    changes = ("v2: the lr x decay heat map of Loshchilov & Hutter's Fig. 2 with the decoupled decay normalised as in "
+               "the paper (per-step decay w sqrt(b/(BT)), not multiplied by the lr) and each decay axis spanning 2.5 "
+               "decades into the too-strong range, on MNIST-1D where decay matters, instead of decay tied to the lr "
+               "over a range too weak to matter")
 
     def _cfg(self, ctx):
         """(number of lrs, seeds, normalized decays)."""
         n = pick(ctx.mode, tiny=2, quick=3, full=5)
         seeds = pick(ctx.mode, tiny=2, quick=3, full=5)
-        return n, seeds, lr_grid(pick(ctx.mode, tiny=2, quick=4, full=5), 3e-3, 0.3)
+        return n, seeds, pick(ctx.mode, tiny=2, quick=4, full=5)
 
     def _scale(self, w, ctx) -> float:
         """sqrt(b / (B T)) for the workload (1 / sqrt(steps) when the problem does not say its sizes)."""
@@ -69,18 +74,16 @@ class Claim10(Claim):
         return math.sqrt(b / (big * epochs))
 
     def _specs(self, ctx):
-        n, seeds, wnorms = self._cfg(ctx)
+        n, seeds, n_decay = self._cfg(ctx)
         out = {}
         for w in workloads(ctx, PROBLEMS):
             scale = self._scale(w, ctx)
             for l2, dec in _pairs(ctx):
                 lrs = lr_grid(n, *typical_lr(l2))
-                lr_ref = math.sqrt(lrs[0] * lrs[-1])
                 for o in (l2, dec):
                     for lr in lrs:
-                        for wn in wnorms:
-                            lam = wn * scale
-                            wd = lam / lr if o == dec else lam / lr_ref
+                        for wn in lr_grid(n_decay, *(DECOUPLED_W if o == dec else L2_FACTOR)):
+                            wd = wn * scale / lr if o == dec else wn
                             out[(w, o, lr, wn)] = [RunSpec(problem=w.problem, optimizer=o, lr=lr, seed=s,
                                                            problem_kwargs=ctx.pkw(**w.pkw),
                                                            optimizer_kwargs={"weight_decay": float(f"{wd:.4g}")},
@@ -117,13 +120,14 @@ class Claim10(Claim):
                                              units="test score"))
                 details[f"{w.label}/{l2}_mean_test"] = np.where(np.isfinite(A), A, np.nan).mean(0).tolist()
                 details[f"{w.label}/{dec}_mean_test"] = np.where(np.isfinite(B), B, np.nan).mean(0).tolist()
-        n, seeds, wnorms = self._cfg(ctx)
+        n, seeds, n_decay = self._cfg(ctx)
         return Verdict.from_effects(self, effects, details=details, settings={
             "problems": [w.label for w in workloads(ctx, PROBLEMS)], "pairs (L2, decoupled)": [list(p) for p in _pairs(ctx)],
             "seeds": seeds, "lrs": {p[0]: lr_grid(n, *typical_lr(p[0])) for p in _pairs(ctx)},
-            "normalized decays w": wnorms, "steps": {w.label: w.steps for w in workloads(ctx, PROBLEMS)},
+            "normalized decays w (decoupled)": lr_grid(n_decay, *DECOUPLED_W), "L2 factors c": lr_grid(n_decay, *L2_FACTOR),
+            "steps": {w.label: w.steps for w in workloads(ctx, PROBLEMS)},
             "decoupled": "per-step decay lambda = w sqrt(b/(B T)) (torch weight_decay = lambda / lr)",
-            "L2": "gradient + c theta, c = lambda / lr_ref, lr_ref the geometric middle of the lr grid",
+            "L2": "gradient + c theta",
             "metric": "test score at the end of training (diverged run: never good)",
             "good cell": f"test score >= the seed's best cell of the pair - {TOLERANCE:g}",
             "margin": f"width: {WIDTH_MARGIN:g}; best: non-inferiority by {BEST_MARGIN:g} (added to the effect)"})
@@ -141,7 +145,7 @@ class Claim10(Claim):
             ax.set_xticklabels([f"{v:.0e}" for v in wns], fontsize=6, rotation=45)
             ax.set_yticks(range(len(lrs)))
             ax.set_yticklabels([f"{v:.0e}" for v in lrs], fontsize=6)
-            ax.set_xlabel("normalized weight decay w")
+            ax.set_xlabel("normalized decay w" if o in [p[1] for p in _pairs(ctx)] else "L2 factor c")
             ax.set_ylabel("learning rate")
             ax.set_title(f"{w.label} {o}: test score", fontsize=8)
             for (y, x), v in np.ndenumerate(m):
