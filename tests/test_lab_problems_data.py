@@ -17,12 +17,16 @@ from optimlab.lab.problems.wilson import wilson_data
 
 
 def test_mnist1d_is_generated_offline_with_a_fixed_split(tmp_path, monkeypatch):
+    from optimlab.lab.problems import mnist1d
+
     monkeypatch.setenv("OPTIMLAB_CACHE", str(tmp_path))
+    mnist1d._arrays.cache_clear()  # generate (or read the cache) in this test, not in an earlier one
     (xtr, ytr), (xva, yva), (xte, yte) = load_mnist1d("tiny")
     assert xtr.shape == (800, 40) and xva.shape == (200, 40) and xte.shape == (200, 40)
     assert set(ytr.tolist()) == set(range(10)) and xtr.dtype == torch.float32
     assert list(tmp_path.glob("mnist1d_*.npz"))  # cached for the worker processes
-    again = load_mnist1d("tiny")
+    mnist1d._arrays.cache_clear()
+    again = load_mnist1d("tiny")  # read back from the cache file
     assert torch.equal(again[2][0], xte) and torch.equal(again[1][1], yva)
     p0, p1 = make_problem("mnist1d_cnn", 0, size="tiny"), make_problem("mnist1d_cnn", 1, size="tiny")
     assert torch.equal(p0.meta["train"][0], p1.meta["train"][0])  # the seed varies init and batch order only
