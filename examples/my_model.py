@@ -11,6 +11,11 @@ or from Python::
     comp = compare("my_model:build", ["sgdm", "adam"], out="results", trials=3, seeds=2)
     write_report("results")             # results/report/index.html
 
+Check the lecture's advice on this model (Adam vs SGDM, warm-up, Lookahead, weight decay, schedules,
+the summary table), with the protocol of ``optimlab claims``::
+
+    optimlab claims --quick --problem my_model:build --out my_model_claims
+
 The function takes ``seed`` (and any keyword arguments you pass with ``--problem-kw`` /
 ``problem_kwargs``, here ``size`` and ``noise``) and must build everything from the seed: the lab
 calls it once per run.  ``make_classification_problem`` supplies mini-batches, cross-entropy and

@@ -6,29 +6,34 @@ from pathlib import Path
 import pytest
 
 from optimlab.lab.claims import all_claims, markdown_table, parse_only, run_claims
-from optimlab.lab.claims.verdict import VERDICTS
+from optimlab.lab.claims.verdict import NOT_SHOWN, SHOWN, VERDICTS
 
 FIELDS = {"claim_id", "title", "words", "verdict", "effect", "interval", "n_seeds", "settings", "rule", "details",
-          "effects", "figures", "error"}
+          "effects", "figures", "error", "kind", "changes"}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("claims")
-    return out, run_claims(mode="tiny", out=out, workers=2, progress=False)
+    # one worker: the runs execute in this process (tiny runs take milliseconds; worker start-up takes seconds)
+    return out, run_claims(mode="tiny", out=out, workers=1, progress=False)
 
 
 def test_every_claim_has_a_complete_verdict(tiny):
     out, data = tiny
     by_id = {c["claim_id"]: c for c in data["claims"]}
-    assert sorted(by_id) == list(range(16))
+    assert sorted(by_id) == list(range(17))
     for cid, c in by_id.items():
         assert set(c) == FIELDS
         assert c["error"] is None, (cid, c["error"])
         if cid == 0:
-            assert c["verdict"] == "n/a"
+            assert c["verdict"] == "n/a" and c["kind"] == "picture"
             continue
-        assert c["verdict"] in VERDICTS
+        if cid in (4, 5, 16):  # mechanism demonstrations: shown / not shown, never "reproduced"
+            assert c["kind"] == "mechanism" and c["verdict"] in (SHOWN, NOT_SHOWN, "inconclusive")
+        else:
+            assert c["kind"] == "claim" and c["verdict"] in VERDICTS and c["changes"]
         assert c["effect"]["name"] and "units" in c["effect"]
         assert set(c["interval"]) == {"low", "high", "level"}
         assert c["n_seeds"] >= 1 and c["settings"] and c["details"] and c["rule"]
@@ -47,7 +52,9 @@ def test_claims_json_and_report_with_every_figure(tiny):
             assert (out / f).is_file() and (out / f).stat().st_size > 1000
             assert f"src='{f}'" in html
     md = markdown_table(data)
-    assert md.count("\n| ") == 1 + 15 and "tiny" in md
+    assert md.count("\n| ") == 2 + 16 and "tiny" in md and "Mechanism demonstrations" in md
+    claims_part = md.split("Mechanism demonstrations")[0]
+    assert "| 4 |" not in claims_part and "| 16 |" in md
 
 
 def test_resume_runs_nothing_twice(tiny):
@@ -75,11 +82,17 @@ def test_a_crashing_claim_is_an_error_entry_and_the_others_survive(tiny, monkeyp
 
 def test_bad_options():
     assert parse_only("4, 7") == [4, 7] and parse_only(None) is None
-    with pytest.raises(ValueError, match=r"run_claims: only must list claim numbers among 0\.\.15 .*got '4,x'"):
+    with pytest.raises(ValueError, match=r"run_claims: only must list claim numbers among 0\.\.16 .*got '4,x'"):
         parse_only("4,x")
     with pytest.raises(ValueError, match="run_claims: mode must be one of"):
         run_claims(mode="huge", out=Path("unused"))
-    assert len(all_claims()) == 16
+    assert len(all_claims()) == 17
+    with pytest.raises(ValueError, match="run_claims: problem must look like 'package.module:function'"):
+        run_claims(problem="nocolon", out=Path("unused"))
+    with pytest.raises(ValueError, match=r"run_claims: with problem=, only may list .*got '4'"):
+        run_claims(problem="optimlab.lab.problems.wilson:make_wilson", only="4", out=Path("unused"))
+    with pytest.raises(ValueError, match="run_claims: data_dir must be an existing folder"):
+        run_claims(data_dir="/no/such/folder", out=Path("unused"))
 
 
 def test_cli_claims(tiny):
@@ -110,7 +123,52 @@ def test_readme_table_is_generated_between_markers(tiny, tmp_path):
     assert r.exit_code == 0, r.output
     text = readme.read_text()
     assert "old table" not in text and text.endswith(f"{README_END}\ntail\n")
-    assert markdown_table(json.loads((out / "claims.json").read_text())) in text
+    from optimlab.lab.claims.report import other_mode, previous_verdicts
+
+    data = json.loads((out / "claims.json").read_text())
+    assert markdown_table(data, other_mode(out, data), previous_verdicts()) in text
     readme.write_text("no markers")
     r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out), "--readme", str(readme)])
     assert r.exit_code == 2 and "update_readme: readme must contain the markers" in r.output
+
+
+def test_readme_columns_quick_full_and_changed(tiny):
+    from optimlab.lab.claims.report import previous_verdicts
+
+    out, data = tiny
+    other = dict(data, mode="quick", claims=[dict(c, verdict="inconclusive") if c["claim_id"] == 9 else c
+                                             for c in data["claims"]])
+    prev = previous_verdicts()
+    md = markdown_table(data, other, prev)
+    row9 = next(line for line in md.splitlines() if line.startswith("| 9 |"))
+    assert ("yes" in row9) == (data["claims"][9]["verdict"] == "inconclusive")
+    row1 = next(line for line in md.splitlines() if line.startswith("| 1 |"))
+    assert "| yes |" in row1
+    was = prev["verdicts"]["2"]["verdict"]
+    now = next(c for c in data["claims"] if c["claim_id"] == 2)["verdict"]
+    row2 = next(line for line in md.splitlines() if line.startswith("| 2 |"))
+    assert (f"{was} → {now}" in row2) == (was != now) and ("| no |" in row2) == (was == now)
+
+
+def test_claims_on_a_user_problem(tmp_path, monkeypatch):
+    """The lecture's advice checked on the example model: only the claims that apply, with their settings."""
+    from typer.testing import CliRunner
+
+    from optimlab.cli import app
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    out = tmp_path / "mine"
+    r = CliRunner().invoke(app, ["claims", "--tiny", "--problem", "my_model:build", "--out", str(out), "--no-progress",
+                                 "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    data = json.loads((out / "claims.json").read_text())
+    assert data["problem"] == "my_model:build"
+    ids = sorted(c["claim_id"] for c in data["claims"])
+    assert ids == [1, 2, 3, 7, 8, 10, 11, 15]
+    for c in data["claims"]:
+        assert c["error"] is None, (c["claim_id"], c["error"])
+        assert "my_model:build" in json.dumps(c["settings"]) and c["verdict"] in VERDICTS
+    r = CliRunner().invoke(app, ["claims", "--markdown", "--out", str(out)])
+    assert r.exit_code == 0 and "on `my_model:build`" in r.output
+    r = CliRunner().invoke(app, ["claims", "--tiny", "--problem", "no_such_module:build", "--out", str(out)])
+    assert r.exit_code == 2 and "cannot import module" in r.output and "Traceback" not in r.output

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from optimlab.lab.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, bootstrap, combine, decide,
-                                         paired_effect)
+from optimlab.lab.claims.verdict import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, SHOWN, Verdict, combine, decide,
+                                         paired_effect, t_interval)
 
 
 def _arms(delta, noise, n=10, seed=0):
@@ -51,17 +51,28 @@ def test_too_few_seeds_or_missing_values_are_inconclusive():
 def test_spread_statistic():
     rng = np.random.default_rng(0)
     wide, narrow = list(rng.normal(0, 1.0, 12)), list(rng.normal(0, 0.05, 12))
-    assert paired_effect("std", wide, narrow, stat="std").verdict == REPRODUCED
-    assert paired_effect("std", narrow, wide, stat="std").verdict == NOT_REPRODUCED
+    e = paired_effect("spread", wide, narrow, stat="spread")
+    assert e.verdict == REPRODUCED and e.value == pytest.approx(np.log10(np.std(wide, ddof=1) / np.std(narrow, ddof=1)))
+    assert paired_effect("spread", narrow, wide, stat="spread").verdict == NOT_REPRODUCED
+    assert paired_effect("spread", narrow, wide, stat="spread", sign=-1).verdict == REPRODUCED
+    assert paired_effect("spread", [1.0, 2.0], [1.0, 3.0], stat="spread").verdict == INCONCLUSIVE  # needs 3 pairs
 
 
-def test_bootstrap_is_deterministic_and_covers_the_mean():
+def test_t_interval_against_the_textbook_formula():
     x = np.random.default_rng(5).normal(2.0, 1.0, 20)
-    r1 = bootstrap(lambda i: float(x[i].mean()), len(x))
-    r2 = bootstrap(lambda i: float(x[i].mean()), len(x))
-    assert r1 == r2
-    est, lo, hi = r1
-    assert lo < est < hi and lo < 2.0 < hi
+    m, lo, hi, p = t_interval(x)
+    half = 2.093024054408263 * x.std(ddof=1) / np.sqrt(20)  # t_{19, 0.975}
+    assert m == pytest.approx(x.mean()) and lo == pytest.approx(m - half) and hi == pytest.approx(m + half)
+    assert p < 1e-6 and t_interval(x) == (m, lo, hi, p)
+
+
+def test_a_mechanism_says_shown_not_reproduced():
+    class Demo:
+        id, title, words, kind = 99, "demo", "", "mechanism"
+
+    a, b = _arms(1.0, 0.1)
+    v = Verdict.from_effects(Demo(), [paired_effect("x", a, b)], settings={}, details={})
+    assert v.verdict == SHOWN and v.kind == "mechanism"
 
 
 def test_combine_rule():
@@ -75,7 +86,8 @@ def test_combine_rule():
     (lambda: decide(1.0, 0.5, 1.5, margin=-1.0), "decide: margin must be a finite number >= 0, got -1.0"),
     (lambda: paired_effect("x", [1.0, 2.0], [1.0]), "paired_effect: both arms need one value per seed"),
     (lambda: paired_effect("x", [1.0], [1.0], stat="median"), "paired_effect: stat must be one of"),
-    (lambda: bootstrap(lambda i: 0.0, 5, level=1.5), "bootstrap: level must be in"),
+    (lambda: t_interval([1.0, 2.0], level=1.5), "t_interval: level must be in"),
+    (lambda: paired_effect("x", [1.0], [1.0], sign=2.0), "paired_effect: sign must be"),
 ])
 def test_errors_name_owner_argument_and_value(call, match):
     with pytest.raises(ValueError, match=match):

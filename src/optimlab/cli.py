@@ -375,6 +375,10 @@ def claims(
     only: Optional[str] = typer.Option(None, "--only", help="claim numbers, e.g. 4,7 (0 = the tour figure); default all"),
     quick: bool = typer.Option(False, "--quick", help="fewer seeds and steps: every claim in minutes on 2 cores"),
     tiny: bool = typer.Option(False, "--tiny", hidden=True, help="tiny problems, 2 seeds (tests)"),
+    problem: Optional[str] = typer.Option(None, "--problem", "-p",
+                                          help="your problem package.module:function: run the claims that apply to it"),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the data files (Fashion-MNIST's IDX "
+                                            "files); default: OPTIMLAB_DATA_DIR, then Debian's install folder"),
     workers: int = typer.Option(2, "--workers", help="worker processes"),
     out: Path = typer.Option(Path("optimlab-claims"), "--out", help=OUT_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
@@ -384,24 +388,28 @@ def claims(
 ):
     """Measure the lecture's claims (full mode by default; --quick for the short version) and write the report."""
     from optimlab.lab.claims import markdown_table, run_claims, update_readme
+    from optimlab.lab.claims.report import other_mode, previous_verdicts
 
     if markdown:
         path = out / "claims.json"
         if not path.is_file():
             raise FileNotFoundError(f"claims: --markdown needs {path}; run `optimlab claims --out {out}` first")
         data = json.loads(path.read_text())
+        other = other_mode(out, data) if not data.get("problem") else None
+        previous = previous_verdicts() if not data.get("problem") else None
         if readme is not None:
-            typer.echo(f"updated: {update_readme(readme, data)}")
+            typer.echo(f"updated: {update_readme(readme, data, other, previous)}")
         else:
-            typer.echo(markdown_table(data), nl=False)
+            typer.echo(markdown_table(data, other, previous), nl=False)
         return
     if quick and tiny:
         raise ValueError("claims: --quick and --tiny are exclusive, got both")
     data = run_claims(only=only, mode="tiny" if tiny else "quick" if quick else "full", out=out, workers=workers,
-                      progress=progress)
+                      progress=progress, problem=problem, data_dir=data_dir)
     for c in data["claims"]:
         if c["verdict"] != "n/a":
-            typer.echo(f"{c['claim_id']:>2}  {c['verdict']:<15} {c['title']}")
+            tag = " (mechanism)" if c.get("kind") == "mechanism" else ""
+            typer.echo(f"{c['claim_id']:>2}  {c['verdict']:<15} {c['title']}{tag}")
     typer.echo(f"{data['runs']} runs, {data['wall_time_s']:.0f} s; report: {data['report']}")
 
 

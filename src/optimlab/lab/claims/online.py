@@ -1,4 +1,8 @@
-"""Claim 4: Adam can fail to converge on Reddi et al.'s online problem; AMSGrad and AMSBound converge."""
+"""Mechanism 4: Adam can fail to converge on Reddi et al.'s online problem; AMSGrad and AMSBound converge.
+
+A constructed counterexample, valid at its beta2 = 1/(1 + C^2): a demonstration of the mechanism, labelled
+shown / not shown, not counted as a reproduced claim.
+"""
 
 from __future__ import annotations
 
@@ -15,11 +19,13 @@ ARMS = ("adam", "amsgrad", "amsbound")
 class Claim4(Claim):
     id = 4
     title = "Adam can fail to converge; AMSGrad and AMSBound converge"
+    kind = "mechanism"
+    changes = "v2: labelled a mechanism demonstration (a construction valid only at its beta2), not a claim"
     words = ("Adam: ... possibly non-convergent. AMSGrad (Reddi et al.): v_t = max(v_{t-1}, v_t) reduces the "
              "influence of non-informative gradients; AMSBound likewise.")
 
     def _specs(self, ctx, variant):
-        steps = pick(ctx.mode, tiny=300, quick=3000, full=10000)
+        steps = pick(ctx.mode, tiny=300, quick=2000, full=10000)
         seeds = range(ctx.mode.seeds) if variant == "stochastic" else [0]
         return {o: [RunSpec(problem="reddi", optimizer=o, lr=0.01, steps=steps, eval_every=max(1, steps // 50), seed=s,
                             optimizer_kwargs={"betas": BETAS}, problem_kwargs=ctx.pkw(C=C, variant=variant))

@@ -14,12 +14,12 @@ from pathlib import Path
 from ..store import atomic_write
 
 __all__ = ["write_claims_report", "markdown_table", "update_readme", "format_effect", "format_interval",
-           "README_START", "README_END"]
+           "README_START", "README_END", "previous_verdicts", "other_mode"]
 
 README_START, README_END = "<!-- claims-table:start -->", "<!-- claims-table:end -->"
 
 COLORS = {"reproduced": "#1a7f37", "not reproduced": "#b42318", "inconclusive": "#9a6700", "error": "#6e40c9",
-          "n/a": "#57606a"}
+          "n/a": "#57606a", "shown": "#1f6feb", "not shown": "#b42318"}
 
 
 def _num(v) -> str:
@@ -40,28 +40,96 @@ def format_effect(e: dict) -> str:
 def format_interval(i: dict) -> str:
     if not i or i.get("low") is None:
         return "–"
-    return f"[{_num(i['low'])}, {_num(i['high'])}] ({i.get('level', 0.95):.0%})"
+    return f"[{_num(i['low'])}, {_num(i['high'])}] ({100 * i.get('level', 0.95):.4g}%)"
 
 
-def _verdict_rows(data: dict) -> list[dict]:
-    return [c for c in data.get("claims", []) if c.get("verdict") != "n/a"]
+def _verdict_rows(data: dict, kind: str | None = None) -> list[dict]:
+    rows = [c for c in data.get("claims", []) if c.get("verdict") != "n/a" and c.get("kind", "claim") != "picture"]
+    return rows if kind is None else [c for c in rows if c.get("kind", "claim") == kind]
 
 
-def markdown_table(data: dict) -> str:
-    """The verdict table as Markdown (generated from claims.json, for the README)."""
-    lines = [f"Mode `{data.get('mode')}`, {data.get('seeds')} seeds per arm, {data.get('lr_trials')} lr trials per "
-             f"optimizer, {data.get('runs')} runs, wall time {_total(data) / 60:.1f} min with {data.get('workers')} "
-             f"workers (summed over resumed calls), {data.get('created', '')}.", "",
-             "| # | claim | verdict | parts R/N/I | deciding effect | interval | seeds |", "|---|---|---|---|---|---|---|"]
-    for c in _verdict_rows(data):
+def previous_verdicts() -> dict:
+    """The verdicts of the README table before claims v2 (``previous_verdicts.json``, generated from it)."""
+    return json.loads((Path(__file__).with_name("previous_verdicts.json")).read_text(encoding="utf-8"))
+
+
+def other_mode(out: str | Path, data: dict) -> dict | None:
+    """The claims.json data of the other mode (quick <-> full) kept in the same folder, if any."""
+    other = {"quick": "full", "full": "quick"}.get(data.get("mode"))
+    path = Path(out) / f"claims_{other}.json"
+    if other is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+
+
+def _agree(c: dict, other: dict | None) -> str:
+    if not other:
+        return "–"
+    o = {x["claim_id"]: x for x in other.get("claims", [])}.get(c["claim_id"])
+    if o is None:
+        return "–"
+    return "yes" if o.get("verdict") == c.get("verdict") else f"no ({other.get('mode')}: {o.get('verdict')})"
+
+
+def _changed(c: dict, previous: dict | None) -> str:
+    if not previous:
+        return "–"
+    p = previous.get("verdicts", {}).get(str(c["claim_id"]))
+    if p is None:
+        return "new"
+    was = p["verdict"]
+    now = c.get("verdict")
+    if c.get("kind", "claim") == "mechanism":
+        was = {"reproduced": "shown", "not reproduced": "not shown"}.get(was, was)
+    if was == now:
+        return "no"
+    return f"**{was} → {now}**: {c.get('changes') or 'see the claim'}"
+
+
+def _header(data: dict) -> str:
+    n1, n2 = (data.get("trials") or [None, None])[:2]
+    who = f" on `{data['problem']}`" if data.get("problem") else ""
+    return (f"Mode `{data.get('mode')}`{who}: {data.get('seeds')} seeds per arm, {n1}+{n2} tuning trials per arm on "
+            f"{len(data.get('tune_seeds') or [])} tuning seeds, {data.get('runs')} runs, wall time "
+            f"{_total(data) / 60:.1f} min with {data.get('workers')} workers (summed over resumed calls), "
+            f"{data.get('created', '')}.")
+
+
+def markdown_table(data: dict, other: dict | None = None, previous: dict | None = None) -> str:
+    """The verdict tables as Markdown (generated from claims.json, for the README).
+
+    ``other``: the other mode's claims.json data (the "quick = full" column); ``previous``: the verdicts
+    before claims v2 (:func:`previous_verdicts`, the "changed" column).
+    """
+    lines = [_header(data), "",
+             "| # | claim | verdict | parts R/N/I | deciding effect | interval | seeds | quick = full | changed |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in _verdict_rows(data, "claim"):
         eff = c.get("effect") or {}
         lines.append(f"| {c['claim_id']} | {c['title']} | **{c['verdict']}** | {_parts(c)} | "
                      f"{eff.get('name', '–')}: {format_effect(eff)} | {format_interval(c.get('interval'))} | "
-                     f"{c.get('n_seeds', 0)} |")
+                     f"{c.get('n_seeds', 0)} | {_agree(c, other)} | {_changed(c, previous)} |")
+    mech = _verdict_rows(data, "mechanism")
+    if mech:
+        lines += ["", "Mechanism demonstrations (they show how an optimizer works on a constructed case; not counted "
+                  "as reproduced claims):", "",
+                  "| # | demonstration | outcome | deciding effect | interval | seeds | quick = full | changed |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in mech:
+            eff = c.get("effect") or {}
+            lines.append(f"| {c['claim_id']} | {c['title']} | **{c['verdict']}** | {eff.get('name', '–')}: "
+                         f"{format_effect(eff)} | {format_interval(c.get('interval'))} | {c.get('n_seeds', 0)} | "
+                         f"{_agree(c, other)} | {_changed(c, previous)} |")
+    errors = [c for c in data.get("claims", []) if c.get("verdict") == "error"]
+    if errors:
+        lines += ["", "Errors: " + ", ".join(str(c["claim_id"]) for c in errors) + " (see the report)."]
     return "\n".join(lines) + "\n"
 
 
-def update_readme(readme: str | Path, data: dict) -> Path:
+def update_readme(readme: str | Path, data: dict, other: dict | None = None, previous: dict | None = None) -> Path:
     """Replace the text between ``README_START`` and ``README_END`` in ``readme`` by :func:`markdown_table`."""
     readme = Path(readme)
     text = readme.read_text(encoding="utf-8")
@@ -69,7 +137,7 @@ def update_readme(readme: str | Path, data: dict) -> Path:
     if i < 0 or j < i:
         raise ValueError(f"update_readme: readme must contain the markers {README_START} and {README_END}, "
                          f"got {str(readme)!r} without them")
-    new = text[:i + len(README_START)] + "\n" + markdown_table(data) + text[j:]
+    new = text[:i + len(README_START)] + "\n" + markdown_table(data, other, previous) + text[j:]
     atomic_write(readme, new)
     return readme
 
@@ -109,17 +177,15 @@ def write_claims_report(out: str | Path, data: dict) -> Path:
     out = Path(out)
     h = ["<!doctype html><html><head><meta charset='utf-8'><title>optimlab: the lecture's claims, measured</title>",
          f"<style>{CSS}</style></head><body>", "<h1>The lecture's claims, measured</h1>",
-         f"<p>Mode <b>{html.escape(str(data.get('mode')))}</b>: {data.get('seeds')} seeds per arm, "
-         f"{data.get('lr_trials')} learning-rate trials per tuned optimizer, {data.get('runs')} runs; "
-         f"wall time {_num(_total(data))} s with {data.get('workers')} workers, summed over resumed calls "
-         f"({html.escape(str(data.get('created', '')))}).</p>",
+         f"<p>{html.escape(_header(data))}</p>",
          f"<p><b>Verdict rule.</b> {html.escape(data.get('rule', ''))}</p>",
          "<table><tr><th>#</th><th>claim</th><th>lecture's words</th><th>verdict</th><th>parts R/N/I</th>"
          "<th>deciding effect</th>"
          "<th>interval</th><th>seeds</th></tr>"]
-    for c in _verdict_rows(data):
+    for c in _verdict_rows(data, "claim") + _verdict_rows(data, "mechanism"):
         eff = c.get("effect") or {}
-        h.append(f"<tr><td><a href='#c{c['claim_id']}'>{c['claim_id']}</a></td><td>{html.escape(c['title'])}</td>"
+        title = c["title"] + (" (mechanism demonstration, not counted)" if c.get("kind") == "mechanism" else "")
+        h.append(f"<tr><td><a href='#c{c['claim_id']}'>{c['claim_id']}</a></td><td>{html.escape(title)}</td>"
                  f"<td class='w'>{html.escape(c.get('words', ''))}</td><td>{_badge(c['verdict'])}</td><td>{_parts(c)}</td>"
                  f"<td>{html.escape(eff.get('name', '–'))}: {format_effect(eff)}</td>"
                  f"<td>{format_interval(c.get('interval'))}</td><td>{c.get('n_seeds', 0)}</td></tr>")
@@ -127,13 +193,18 @@ def write_claims_report(out: str | Path, data: dict) -> Path:
     for c in data.get("claims", []):
         h.append(f"<section id='c{c['claim_id']}'><h2>{c['claim_id']}. {html.escape(c['title'])} "
                  f"{_badge(c['verdict'])}</h2><p class='w'>Lecture: {html.escape(c.get('words', ''))}</p>")
+        if c.get("kind") == "mechanism":
+            h.append("<p><b>Mechanism demonstration</b>: it shows how the method works on a constructed case and is "
+                     "not counted as a reproduced claim.</p>")
+        if c.get("changes"):
+            h.append(f"<p><b>Changed in v2.</b> {html.escape(c['changes'])}</p>")
         if c.get("effects"):
             h.append("<table><tr><th>effect (positive supports the lecture)</th><th>value</th><th>interval</th>"
-                     "<th>margin</th><th>seeds</th><th>verdict</th></tr>")
+                     "<th>p</th><th>margin</th><th>seeds</th><th>verdict</th></tr>")
             for e in c["effects"]:
                 h.append(f"<tr><td>{html.escape(e['name'])}</td><td>{format_effect(e)}</td>"
-                         f"<td>{format_interval(e)}</td><td>{_num(e.get('margin'))}</td><td>{e.get('n_seeds')}</td>"
-                         f"<td>{_badge(e['verdict'])}</td></tr>")
+                         f"<td>{format_interval(e)}</td><td>{_num(e.get('p_value'))}</td><td>{_num(e.get('margin'))}</td>"
+                         f"<td>{e.get('n_seeds')}</td><td>{_badge(e['verdict'])}</td></tr>")
             h.append("</table>")
         table = (c.get("details") or {}).get("table")
         if isinstance(table, list) and table and isinstance(table[0], dict):

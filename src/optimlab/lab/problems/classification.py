@@ -6,7 +6,9 @@ the evaluation (``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``, ``test
 ``gap`` = val_loss - train_loss, ``acc_gap`` = train_acc - val_acc).
 
 Digits come from ``sklearn.datasets.load_digits()`` (bundled, 1797 8x8 images); the split
-(60/20/20 train/validation/test) is fixed per ``split_seed`` (default: the run's seed).
+(60/20/20 train/validation/test) is drawn by ``split_seed`` (default 0), the same for every run seed:
+the run's seed varies the initialisation and the batch order only, so no tuning seed's validation set
+overlaps another seed's test set.
 
 Curriculum: ``order="random"`` samples uniformly; ``"easy"`` (curriculum) and ``"hard"``
 (anti-curriculum) sample from a pool of the easiest (hardest) examples by ``difficulty`` that grows
@@ -29,7 +31,8 @@ __all__ = ["make_classification_problem", "load_digits_split"]
 
 def make_classification_problem(name: str, model: nn.Module, train, val, test=None, *, seed: int = 0,
                                 batch_size: int = 64, difficulty=None, order: str = "random",
-                                start_frac: float = 0.2, pace_steps: int = 500, meta: dict | None = None) -> Problem:
+                                start_frac: float = 0.2, pace_steps: int = 500, meta: dict | None = None,
+                                eval_train: int | None = None) -> Problem:
     """A :class:`Problem` training ``model`` with cross-entropy on ``train = (X, y)`` tensors.
 
     ``meta["train"]`` keeps the training tensors.
@@ -41,6 +44,8 @@ def make_classification_problem(name: str, model: nn.Module, train, val, test=No
     check_choice(name, "order", order, ("random", "easy", "hard"))
     check_range(name, "start_frac", start_frac, 0.0, 1.0, low_closed=False)
     check_int(name, "pace_steps", pace_steps, 1)
+    if eval_train is not None:
+        check_int(name, "eval_train", eval_train, 1)
     xtr, ytr = train
     n = len(xtr)
     bs = min(batch_size, n)
@@ -68,7 +73,7 @@ def make_classification_problem(name: str, model: nn.Module, train, val, test=No
         x, y = batch
         return F.cross_entropy(m(x), y)
 
-    splits = {"train": train, "val": val}
+    splits = {"train": train if eval_train is None else (xtr[:eval_train], ytr[:eval_train]), "val": val}
     if test is not None:
         splits["test"] = test
 
@@ -120,7 +125,7 @@ def _mlp(sizes):
 
 
 def _digits_problem(name, model, seed, split_seed, batch_size, meta=None):
-    train, val, test = load_digits_split(seed if split_seed is None else split_seed,
+    train, val, test = load_digits_split(0 if split_seed is None else split_seed,
                                          image=(meta or {}).get("image", False))
     return make_classification_problem(name, model, train, val, test, seed=seed, batch_size=batch_size,
                                        meta={"dataset": "sklearn digits", **(meta or {})})
@@ -173,16 +178,18 @@ def make_deep_mlp(seed: int = 0, size: str = "default", depth: int | None = None
 
 def make_curriculum(seed: int = 0, size: str = "default", order: str = "random", n: int | None = None,
                     dim: int = 20, classes: int = 4, max_noise: float = 3.0, start_frac: float = 0.2,
-                    pace_steps: int | None = None, batch_size: int = 32):
+                    pace_steps: int | None = None, batch_size: int = 32, data_seed: int = 0):
     """Gaussian classes whose examples carry a known difficulty: x = mu_y + sigma_i * eps with
-    sigma_i ~ U(0.1, max_noise); ``difficulty`` = sigma_i.  Validation and test sets are drawn the same way."""
+    sigma_i ~ U(0.1, max_noise); ``difficulty`` = sigma_i.  Validation and test sets are drawn the same way,
+    from ``data_seed`` (the same data for every run seed)."""
     check_size("curriculum", size)
     n = n or (2000 if size == "default" else 300)
     check_int("curriculum", "n", n, 2)
     check_int("curriculum", "dim", dim, 1)
     check_int("curriculum", "classes", classes, 2)
     check_range("curriculum", "max_noise", max_noise, 0.1, low_closed=False)
-    gen = torch.Generator().manual_seed(seed)
+    check_int("curriculum", "data_seed", data_seed, 0)
+    gen = torch.Generator().manual_seed(data_seed)
     mu = torch.randn(classes, dim, generator=gen) * 1.5
 
     def draw(m):

@@ -34,7 +34,7 @@ class GAN(nn.Module):
 
 
 def make_gan(seed: int = 0, size: str = "default", modes: int = 8, radius: float = 2.0, std: float = 0.05,
-             batch_size: int = 128, hidden: int | None = None) -> Problem:
+             batch_size: int = 128, hidden: int | None = None, data_seed: int = 0) -> Problem:
     check_size("gan", size)
     check_int("gan", "modes", modes, 1)
     check_range("gan", "radius", radius, 0.0, low_closed=False)
@@ -73,7 +73,7 @@ def make_gan(seed: int = 0, size: str = "default", modes: int = 8, radius: float
         opt_g.step()
         return loss.detach()
 
-    eval_gen = torch.Generator().manual_seed(seed + 7)
+    eval_gen = torch.Generator().manual_seed(data_seed + 7)  # the evaluation set is the same for every run seed
     z_eval = torch.randn(2000, 2, generator=eval_gen)
     x_eval = real(2000, eval_gen)
     dirs = torch.randn(64, 2, generator=eval_gen)
