@@ -44,7 +44,9 @@ def test_each_result_rule_is_defined_once_in_result_py():
     assert defs["score"] == ["result.py"] and defs["tail_loss"] == ["result.py"]
     from optimlab.lab.claims import base
 
-    assert base.score is result.score and compare_mod.score is result.score
+    from optimlab.lab.claims import tuning
+
+    assert base.score is result.score and compare_mod.score is result.score and tuning.score is result.score
 
 
 def no_train_loss_problem(seed, size="tiny"):

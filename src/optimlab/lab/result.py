@@ -147,11 +147,28 @@ def tail_loss(losses: list) -> float | None:
     return statistics.fmean(tail)
 
 
-def score(r: RunResult) -> float | None:
-    """The selection value oriented so that larger is better: the best value of the problem's select
-    metric, negated when smaller is better; ``None`` for a diverged or failed run (the worst)."""
-    v = r.summary.get("best_value")
-    if r.status != "ok" or v is None or not math.isfinite(v):
+def score(r: RunResult | None, at: str = "best") -> float | None:
+    """A run's score, oriented so that larger is better; ``None`` for a missing, diverged or failed run
+    (the worst).
+
+    ``at="best"``: the best value of the problem's select metric over the evaluations (the summary's
+    ``best_value``: how ``compare`` chooses).  ``at="final"``: the select metric at the last
+    evaluation (how the claims' tuning chooses).  ``at="test"``: the test counterpart of the select
+    metric (``val_acc`` -> ``test_acc``) at the last evaluation.
+    """
+    if r is None or r.status != "ok":
+        return None
+    metric = r.summary.get("select_metric") or ""
+    if at == "best":
+        v = r.summary.get("best_value")
+    elif at == "final":
+        v = r.final.get(metric)
+    elif at == "test":
+        key = "test_" + metric[4:] if metric.startswith("val_") else metric
+        v = r.final.get(key if key in r.final else metric)
+    else:
+        raise ValueError(f"score: at must be one of 'best', 'final', 'test', got {at!r}")
+    if v is None or not isinstance(v, (int, float)) or not math.isfinite(v):
         return None
     return v if r.summary.get("select_mode") == "max" else -v
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..problems import problem_info
-from ..result import RunResult, steps_to_target
+from ..result import RunResult, score, steps_to_target
 from ..spec import RunSpec
 from .tuning import Tuned, final_score, tune, typical_lr
 from .verdict import Verdict
@@ -200,21 +200,9 @@ def spike_count(losses: list, ratio: float = 2.0, window: int = 20, min_jump: fl
     return n
 
 
-def test_key(r: RunResult) -> str:
-    """The test counterpart of the problem's selection metric (``val_acc`` -> ``test_acc``), or the metric itself."""
-    m = r.summary.get("select_metric") or ""
-    t = "test_" + m[4:] if m.startswith("val_") else m
-    return t if t in r.final else m
-
-
 def test_score(r: RunResult) -> float | None:
     """The test metric at the end of training, oriented so that larger is better (None if the run is not ok)."""
-    if r is None or r.status != "ok":
-        return None
-    v = r.final.get(test_key(r))
-    if v is None or not math.isfinite(v):
-        return None
-    return v if r.summary.get("select_mode") == "max" else -v
+    return score(r, at="test")
 
 
 def metric(r: RunResult, name: str) -> float | None:

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..result import RunResult
+from ..result import RunResult, score
 from ..spec import RunSpec
 
 __all__ = ["Knob", "LR_RANGE", "search_space", "halton", "tune", "Tuned", "final_score", "typical_lr", "base_name",
@@ -114,14 +114,9 @@ def halton(n: int, d: int, start: int = 0) -> list[list[float]]:
 
 
 def final_score(r: RunResult) -> float:
-    """The problem's validation metric at the last evaluation, oriented (larger is better); -inf if not ok."""
-    if r is None or r.status != "ok":
-        return -math.inf
-    metric, mode = r.summary.get("select_metric"), r.summary.get("select_mode")
-    v = r.final.get(metric)
-    if v is None or not math.isfinite(v):
-        return -math.inf
-    return v if mode == "max" else -v
+    """:func:`optimlab.lab.result.score` at the last evaluation, with -inf for a run that is not ok (for ``max``)."""
+    v = score(r, at="final")
+    return -math.inf if v is None else v
 
 
 @dataclass
