@@ -50,6 +50,15 @@ def _out_ok() -> bool:
     return not torch.is_grad_enabled() and not torch.compiler.is_compiling()
 
 
+def _coef(c, x: Tensor):
+    """A tensor coefficient in ``x``'s dtype, as a Python float is used by torch's kernels (computed
+    in float64, applied in the tensor's precision): elementwise math stays in float32 for float32
+    tensors (also in a compiled kernel), and the result equals the eager float path's."""
+    if isinstance(c, Tensor) and c.dtype != x.dtype and x.is_floating_point():
+        return c.to(x.dtype)
+    return c
+
+
 def _saved(t: Tensor) -> Tensor:
     """An operand as an out-of-place op may save it for backward.
 
@@ -92,7 +101,7 @@ def add_(x: TensorOrList, y: TensorOrList, alpha: Scalar = 1.0) -> TensorOrList:
     """x <- x + alpha * y (in place)."""
     if _one(x):
         if isinstance(alpha, Tensor):
-            return x.add_(_saved(y) * alpha)
+            return x.add_(_saved(y) * _coef(alpha, x))
         return x.add_(y, alpha=alpha)
     if isinstance(alpha, (int, float)):
         torch._foreach_add_(x, y, alpha=alpha)
@@ -111,10 +120,10 @@ def add_scalar_(x: TensorOrList, c: Scalar, *, constant: bool = False) -> Tensor
     """
     if _one(x):
         if torch.is_grad_enabled():
-            return x + c
+            return x + _coef(c, x)
         if constant and isinstance(c, float) and x.is_cpu:
             return x.add_(_cached(c))
-        return x.add_(c)
+        return x.add_(_coef(c, x))
     torch._foreach_add_(x, c if isinstance(c, (int, float)) else list(c))
     return x
 
@@ -125,7 +134,7 @@ def mul_(x: TensorOrList, c: Scalar, *, constant: bool = False) -> TensorOrList:
     if _one(x):
         if constant and isinstance(c, float) and x.is_cpu:
             return x.mul_(_cached(c))
-        return x.mul_(c)
+        return x.mul_(_coef(c, x))
     torch._foreach_mul_(x, c if isinstance(c, (int, float)) else list(c))
     return x
 
@@ -133,7 +142,7 @@ def mul_(x: TensorOrList, c: Scalar, *, constant: bool = False) -> TensorOrList:
 def lerp_(x: TensorOrList, y: TensorOrList, weight: Scalar) -> TensorOrList:
     """x <- x + weight * (y - x) (in place)."""
     if _one(x):
-        return x.lerp_(y, weight)
+        return x.lerp_(y, _coef(weight, x))
     torch._foreach_lerp_(x, y, weight)
     return x
 
@@ -144,7 +153,7 @@ def addcdiv_(x: TensorOrList, num: TensorOrList, den: TensorOrList, value: Scala
         if torch.is_grad_enabled():
             num, den = _saved(num), _saved(den)
         if isinstance(value, Tensor):
-            return x.addcdiv_(num * value, den)
+            return x.addcdiv_(num * _coef(value, x), den)
         return x.addcdiv_(num, den, value=value)
     torch._foreach_addcdiv_(x, num, den, value if isinstance(value, (int, float)) else list(value))
     return x
@@ -156,7 +165,7 @@ def addcmul_(x: TensorOrList, a: TensorOrList, b: TensorOrList, value: Scalar = 
         if torch.is_grad_enabled():
             a, b = _saved(a), _saved(b)
         if isinstance(value, Tensor):
-            return x.addcmul_(a * value, b)
+            return x.addcmul_(a * _coef(value, x), b)
         return x.addcmul_(a, b, value=value)
     torch._foreach_addcmul_(x, a, b, value if isinstance(value, (int, float)) else list(value))
     return x
@@ -199,7 +208,7 @@ def maximum_(x: TensorOrList, y: TensorOrList) -> TensorOrList:
 def clamp_(x: TensorOrList, low: Scalar, high: Scalar) -> TensorOrList:
     """x <- min(max(x, low), high) (in place); bounds are floats or 0-d tensors."""
     if _one(x):
-        return x.clamp_(low, high)
+        return x.clamp_(_coef(low, x), _coef(high, x))
     torch._foreach_clamp_min_(x, low)
     torch._foreach_clamp_max_(x, high)
     return x
@@ -304,7 +313,7 @@ def regularized_gradient(p: TensorOrList, g: TensorOrList, lr: Scalar, weight_de
         if decoupled:
             decoupled_decay_(p, lr, weight_decay)
         elif _one(g):
-            g = g.add(p, alpha=weight_decay) if not isinstance(weight_decay, Tensor) else g + _saved(p) * weight_decay
+            g = g.add(p, alpha=weight_decay) if not isinstance(weight_decay, Tensor) else g + _saved(p) * _coef(weight_decay, p)
         else:
             g = torch._foreach_add(g, p, alpha=weight_decay)
     return g

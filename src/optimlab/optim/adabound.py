@@ -73,8 +73,9 @@ def adabound_update(
     low, high = rate_bounds(final_lr, gamma, step)
     denom = M.add_scalar_(M.sqrt(v), eps)
     if isinstance(step_size, Tensor):
-        rate = (step_size / denom).clamp(low, high)
-        M.addcmul_(p, rate, m, -(step_size != 0).to(rate.dtype))
+        dt = denom.dtype
+        rate = (step_size.to(dt) / denom).clamp(torch.as_tensor(low).to(dt), torch.as_tensor(high).to(dt))
+        M.addcmul_(p, rate, m, -(step_size != 0).to(dt))
         return
     if step_size == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
         return

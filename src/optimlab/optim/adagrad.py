@@ -67,8 +67,7 @@ class Adagrad(OptimizerBase):
     Deviations from ``torch.optim.Adagrad``: state is created lazily at a parameter's first step
     (torch creates it in ``__init__`` for every parameter, even those that never get a
     gradient), and ``initial_accumulator_value`` is read from the parameter's group (torch reads
-    the constructor default even when a group sets its own).  ``fused`` and ``differentiable``
-    are not offered.
+    the constructor default even when a group sets its own).
 
     Args:
         params: iterable of parameters, named parameters or param-group dicts.
@@ -78,7 +77,7 @@ class Adagrad(OptimizerBase):
         initial_accumulator_value (float, default 0, >= 0): :math:`s_0` (both parts for complex
             parameters).
         eps (float, default 1e-10, >= 0): :math:`\epsilon`, added to :math:`\sqrt{s_t}`.
-    """ + common_args("_fused_adagrad_", "all of them") + r"""
+    """ + common_args("_fused_adagrad_", "all of them", capturable=False) + r"""
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported, per tensor, as in torch: only
     the rows present in the gradient are updated (a ``foreach`` group falls back to the

@@ -64,7 +64,7 @@ class Adam(OptimizerBase):
 
     Deviations: from Kingma & Ba, :math:`\epsilon` is added to :math:`\sqrt{\hat v_t}` (as in the
     paper's Algorithm 1 and torch), and the rearranged arithmetic in :func:`adam_update` differs
-    from torch's in the last bits only.  ``capturable`` and ``differentiable`` are not offered
+    from torch's in the last bits only.  ``capturable`` and ``differentiable`` are torch's
     (torch's own Adam has them); Reddi et al.'s decaying :math:`\beta_{1,t}` is not used.  On CPU
     the default step is torch's fused kernel (see ``fused``), which torch itself does not default to.
 

@@ -12,7 +12,7 @@ from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["NAdam", "nadam_update"]
 
@@ -93,7 +93,7 @@ class NAdam(OptimizerBase):
 
     Deviations: from Dozat, :math:`\epsilon` is added to :math:`\sqrt{\hat v_t}` and weight decay
     is optional (torch); from torch, the arithmetic is rearranged (see :func:`nadam_update`) and
-    ``capturable``/``differentiable`` are not offered.
+    ``capturable``/``differentiable`` are torch's.
 
     Args:
         params: iterable of parameters, named parameters or param-group dicts.
@@ -105,7 +105,7 @@ class NAdam(OptimizerBase):
         decoupled_weight_decay (bool, default False): AdamW-style decay (torch's "NAdamW").
         momentum_schedule (str, default "warmup"): ``"warmup"`` (torch's :math:`\mu_t`) or
             ``"constant"`` (:math:`\mu_t=\beta_1`, the lecture's form).
-    """ + COMMON_ARGS + r"""
+    """ + common_args() + r"""
 
     State per parameter: ``step`` (0-d float32 CPU tensor), ``mu_product`` (0-d float32 CPU
     tensor, :math:`P_t`), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`); torch's format.

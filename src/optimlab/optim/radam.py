@@ -14,7 +14,7 @@ from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["RAdam", "radam_update"]
 
@@ -57,7 +57,7 @@ def radam_update(
     rho_inf, rho_t = sma_length(beta2, step)
     rectify = rho_t > rectify_threshold
     if isinstance(rectify, Tensor):
-        scale = rectification(rho_inf, rho_t, rectify) * M.bias_correction_sqrt(beta2, step)
+        scale = (rectification(rho_inf, rho_t, rectify) * M.bias_correction_sqrt(beta2, step)).to(v.dtype)
         denom = torch.where(rectify, (M.sqrt(v) + eps) / scale, 1.0)
         M.addcdiv_(p, m, denom, -lr / bc1)
     elif rectify:
@@ -95,8 +95,7 @@ class RAdam(OptimizerBase):
 
     Deviations: :math:`\epsilon` is added to :math:`\sqrt{v_t}` before de-biasing (torch and the
     authors' code; the lecture writes :math:`\sqrt{\hat v_t}+\epsilon`, the paper has no
-    :math:`\epsilon`); the two agree when ``eps=0``.  ``capturable`` and ``differentiable`` are
-    not offered.
+    :math:`\epsilon`); the two agree when ``eps=0``.
 
     Args:
         params: iterable of parameters, named parameters or param-group dicts.
@@ -107,7 +106,7 @@ class RAdam(OptimizerBase):
         decoupled_weight_decay (bool, default False): AdamW-style decay (torch's "RAdamW").
         rectify_threshold (float, default 5.0, >= 4): :math:`\tau`; rectify when
             :math:`\rho_t > \tau` (4.0: the paper and the lecture; 5.0: torch).
-    """ + COMMON_ARGS + r"""
+    """ + common_args() + r"""
 
     State per parameter: ``step`` (0-d float32 CPU tensor), ``exp_avg`` (:math:`m`),
     ``exp_avg_sq`` (:math:`v`); torch's format.

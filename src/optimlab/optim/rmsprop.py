@@ -12,7 +12,7 @@ from . import _ops as M
 from ..checks import check_choice, check_flags, check_lr, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, new_step, resolve_foreach, run_update
-from ._docs import COMMON_ARGS
+from ._docs import common_args
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -69,7 +69,7 @@ class RMSprop(OptimizerBase):
     still start at zero.  The lecture has no centred form or momentum (Graves, 2013, and torch).
 
     Deviations from ``torch.optim.RMSprop``: ``alpha`` must be in [0, 1] (torch only checks
-    >= 0); ``capturable`` and ``differentiable`` are not offered.
+    >= 0).
 
     Args:
         params: iterable of parameters, named parameters or param-group dicts.
@@ -81,7 +81,7 @@ class RMSprop(OptimizerBase):
         centered (bool, default False): normalise by the estimated variance (Graves).
         init_square_avg (str, default "zeros"): ``"zeros"`` (torch, :math:`v_0=0`) or
             ``"first_grad"`` (the lecture, :math:`v_1=g_1^2`).
-    """ + COMMON_ARGS + r"""
+    """ + common_args() + r"""
 
     State per parameter: ``step`` (0-d float32 CPU tensor, as torch), ``square_avg`` (:math:`v`),
     ``momentum_buffer`` (:math:`b`, only with momentum > 0), ``grad_avg`` (:math:`\bar g`, only

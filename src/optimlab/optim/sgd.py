@@ -101,7 +101,8 @@ class SGD(OptimizerBase):
         weight_decay (float, default 0, >= 0): :math:`\gamma`.
         nesterov (bool, default False): Nesterov momentum; needs momentum > 0 and dampening = 0.
         decoupled_weight_decay (bool, default False): SGDW: decay the weights outside the gradient.
-    """ + common_args("_fused_sgd_", "all but decoupled weight decay") + r"""
+    """ + common_args("_fused_sgd_", "all but decoupled weight decay; float32/float64 only: torch 2.13's "
+                  "kernel leaves float16/bfloat16 weights unchanged", capturable=False) + r"""
 
     Sparse gradients (``nn.Embedding(sparse=True)``) are supported as in torch, per tensor: the
     momentum buffer of such a parameter is a sparse copy of its first gradient (torch's format).

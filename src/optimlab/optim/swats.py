@@ -170,7 +170,8 @@ class SWATS(OptimizerBase):
         process_group (ProcessGroup or None, default None): reduce the switching decision over
             this group (each rank owning some whole parameters, as under ZeRO); see above.
     """ + common_args("_fused_adam_", "float32/float64 parameters; the kernel computes the Adam phase's "
-                      "step into a zeroed buffer, from which the projections are read") + r"""
+                      "step into a zeroed buffer, from which the projections are read", capturable=False,
+                      differentiable=False) + r"""
 
     State per parameter: ``step`` and ``phase`` (0-d float32 tensors: 0 Adam, 1 SGD), ``proj_lr``
     (:math:`\gamma_k`), ``proj_lr_avg`` (:math:`\lambda_k`), ``sgd_lr`` (:math:`\Lambda`, 0 before the
@@ -225,6 +226,10 @@ class SWATS(OptimizerBase):
                         foreach=foreach, fused=fused)
         self.process_group = process_group
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.__dict__.setdefault("process_group", None)  # torch pickles defaults, state and groups only
 
     # ----------------------------------------------------------------------------- reading the phase
     def _states(self):
