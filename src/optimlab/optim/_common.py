@@ -29,6 +29,7 @@ __all__ = [
     "init_moments",
     "FUSED_DTYPES",
     "opmath_rows",
+    "coefficients",
 ]
 
 FUSED_DTYPES = frozenset((torch.float16, torch.bfloat16, torch.float32, torch.float64))
@@ -156,59 +157,75 @@ def _real(t: Tensor | None) -> Tensor | None:
     return t
 
 
+def coefficients(fn: Callable[..., dict], steps: Sequence[Any], **args: Any) -> list[dict]:
+    """``fn(step=s, **args)`` for every row's step: the per-step scalars of an update rule (bias
+    corrections, rectification, bounds...), computed apart from the elementwise work.
+
+    Python float steps (eager): once per distinct step, the rows sharing it share the dict (so
+    :func:`run_update` hands them to the rule together).  Tensor steps (tensor mode): per row, on a
+    float64 copy of the counter (a differentiable step's ops may save it, and it is advanced in
+    place next step; in float32, 1 - beta2**t is off by ~1e-5 relative early on and RAdam's rho_t
+    cancels to 1e-4).
+    """
+    if steps and isinstance(steps[0], Tensor):
+        return [fn(step=s.to(dtype=_scalar_dtype(s), copy=True), **args) for s in steps]
+    cache: dict[Any, dict] = {}
+    out = []
+    for s in steps:
+        c = cache.get(s)
+        if c is None:
+            c = cache[s] = fn(step=s, **args)
+        out.append(c)
+    return out
+
+
+_NO_COEFS: dict = {}
+
+
 def run_update(
     update: Callable[..., None],
     rows: Iterable[tuple[Tensor | None, ...]],
     *,
     foreach: bool,
-    steps: Sequence[Any] | None = None,
+    coefs: Sequence[dict] | None = None,
     **hyper: Any,
 ) -> None:
-    """Apply ``update(*row, [step=...], **hyper)`` to every row of tensors.
+    """Apply ``update(*row, **coefs[i], **hyper)`` to every row of tensors.
 
     ``rows`` holds one tuple per parameter: ``(param, grad, state tensors...)``; a ``None``
     state entry is passed through as ``None`` (a column is either ``None`` in every row or in
-    none).  Complex tensors are viewed as real pairs, as ``torch.optim`` does, so every update
-    rule acts on the real and imaginary parts independently.  With ``foreach`` (and float steps)
-    the rows are bucketed by (device, dtype, step) and each bucket is passed as lists; tensor
-    steps (tensor mode) always run per tensor.
+    none).  ``coefs`` holds each row's per-step scalars (see :func:`coefficients`).  Complex
+    tensors are viewed as real pairs, as ``torch.optim`` does, so every update rule acts on the real
+    and imaginary parts independently; float16/bfloat16 rows are computed in float32
+    (:func:`opmath_rows`).  With ``foreach`` the rows are bucketed by (device, dtype, coefficients)
+    and each bucket is passed as lists; tensor coefficients (tensor mode) always run per tensor.
     """
     rows = list(rows)
     if not rows:
         return
+    if coefs is None:
+        coefs = [_NO_COEFS] * len(rows)
     if any(row[0].is_complex() for row in rows):
         rows = [tuple(_real(t) for t in row) for row in rows]
     rows, write_back = opmath_rows(rows)
-    if steps is not None and isinstance(steps[0], Tensor):
-        # Tensor mode: per tensor, on a float64 copy of each counter (a differentiable step's ops
-        # may save it, and it is advanced in place next step; in float32, 1 - beta2**t is off by
-        # ~1e-5 relative early on and RAdam's rho_t cancels to 1e-4).
+    if foreach and any(isinstance(v, Tensor) for v in coefs[0].values()):
         foreach = False
-        steps = [s.to(dtype=_scalar_dtype(s), copy=True) for s in steps]
     if not foreach:
-        if steps is None:
-            for row in rows:
-                update(*row, **hyper)
-        else:
-            for row, s in zip(rows, steps):
-                update(*row, step=s, **hyper)
+        for row, c in zip(rows, coefs):
+            update(*row, **c, **hyper)
         write_back()
         return
-    keyed = list(zip(rows, steps if steps is not None else [None] * len(rows)))
     nones = tuple(t is None for t in rows[0])
-    s0 = keyed[0][1]
-    if all(s == s0 for _, s in keyed) and len({(row[0].device, row[0].dtype) for row in rows}) == 1:
-        buckets = {(None, None, s0): rows}  # the common case without per-row keys
+    c0 = coefs[0]
+    if all(c is c0 for c in coefs) and len({(row[0].device, row[0].dtype) for row in rows}) == 1:
+        buckets = {None: (c0, rows)}  # the common case without per-row keys
     else:
-        buckets = defaultdict(list)
-        for row, s in keyed:
-            buckets[(row[0].device, row[0].dtype, s)].append(row)
-    for (_, _, s), bucket in buckets.items():
+        buckets = {}
+        for row, c in zip(rows, coefs):
+            buckets.setdefault((row[0].device, row[0].dtype, id(c)), (c, []))[1].append(row)
+    for c, bucket in buckets.values():
         cols = [None if none else [row[i] for row in bucket] for i, none in enumerate(nones)]
-        if s is None:
-            update(*cols, **hyper)
-        else:
-            update(*cols, step=s, **hyper)
+        update(*cols, **c, **hyper)
     write_back()
 
 

@@ -13,7 +13,8 @@ from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
-    ZeroScratch, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update, scalar,
+    ZeroScratch, advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach,
+    run_update, scalar,
 )
 from ._docs import common_args
 
@@ -21,7 +22,7 @@ from ._docs import common_args
 # in float32/float64 (tested), not in half precision.
 SCRATCH_DTYPES = frozenset((torch.float32, torch.float64))
 
-__all__ = ["AdaBound", "AMSBound", "adabound_update", "rate_bounds"]
+__all__ = ["AdaBound", "AMSBound", "adabound_update", "adabound_coefficients", "rate_bounds"]
 
 
 def rate_bounds(final_lr, gamma: float, step) -> tuple:
@@ -50,18 +51,25 @@ def clamp_rate_denominator_(den, step_size: float, low: float, high: float):
     return M.clamp_(den, d_low, d_high)
 
 
-def adabound_update(
-    p, g, m, v, vmax, *, step, lr, final_lr, gamma: float, beta1, beta2, eps: float, weight_decay,
-    decoupled: bool, amsbound: bool, maximize: bool,
-) -> None:
-    """One AdaBound/AMSBound step on a tensor or on lists of tensors.
+def adabound_coefficients(*, step, lr, final_lr, gamma: float, beta1, beta2) -> dict:
+    """AdaBound's per-step scalars: ``s = lr sqrt(1 - beta2^t) / (1 - beta1^t)`` and the rate bounds
+    ``(low, high)`` of :func:`rate_bounds` (``final_lr`` already scaled by ``lr / base_lr``)."""
+    low, high = rate_bounds(final_lr, gamma, step)
+    return {"s": lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step), "low": low, "high": high}
 
-    ``final_lr`` is the effective one (already scaled by ``lr / base_lr``).  With Python floats the
-    clipped rate ``clip(s / (sqrt(v) + eps), lo, hi) * m`` is computed as
-    ``s * m / clamp(sqrt(v) + eps, s/hi, s/lo)`` (equal in real arithmetic, one pass fewer; see
-    :func:`clamp_rate_denominator_`), and nothing moves when ``s = 0`` or ``hi = 0``.  With tensor
-    scalars (tensor mode) it is the reference code's ``clip(s / (sqrt(v) + eps), lo, hi) * m``, times
-    ``(s != 0)`` for the same rule without reading ``s`` back to the host.
+
+def adabound_update(
+    p, g, m, v, vmax, *, s, low, high, lr, beta1, beta2, eps: float, weight_decay, decoupled: bool,
+    amsbound: bool, maximize: bool,
+) -> None:
+    """One AdaBound/AMSBound step on a tensor or on lists of tensors (per-step scalars from
+    :func:`adabound_coefficients`).
+
+    With Python floats the clipped rate ``clip(s / (sqrt(v) + eps), low, high) * m`` is computed as
+    ``s * m / clamp(sqrt(v) + eps, s/high, s/low)`` (equal in real arithmetic, one pass fewer; see
+    :func:`clamp_rate_denominator_`), and nothing moves when ``s = 0`` or ``high = 0``.  With tensor
+    scalars (tensor mode) it is the reference code's ``clip(s / (sqrt(v) + eps), low, high) * m``,
+    times ``(s != 0)`` for the same rule without reading ``s`` back to the host.
     """
     g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
@@ -69,18 +77,16 @@ def adabound_update(
     if amsbound:
         M.maximum_(vmax, v)
         v = vmax
-    step_size = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
-    low, high = rate_bounds(final_lr, gamma, step)
     denom = M.add_scalar_(M.sqrt(v), eps)
-    if isinstance(step_size, Tensor):
+    if isinstance(s, Tensor):
         dt = denom.dtype
-        rate = (step_size.to(dt) / denom).clamp(torch.as_tensor(low).to(dt), torch.as_tensor(high).to(dt))
-        M.addcmul_(p, rate, m, -(step_size != 0).to(dt))
+        rate = (s.to(dt) / denom).clamp(torch.as_tensor(low).to(dt), torch.as_tensor(high).to(dt))
+        M.addcmul_(p, rate, m, -(s != 0).to(dt))
         return
-    if step_size == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
+    if s == 0 or high == 0:  # lr = 0, or a schedule drove final_lr to 0: nothing moves
         return
-    clamp_rate_denominator_(denom, step_size, low, high)
-    M.addcdiv_(p, m, denom, -step_size)
+    clamp_rate_denominator_(denom, s, low, high)
+    M.addcdiv_(p, m, denom, -s)
 
 
 class AdaBound(OptimizerBase):
@@ -225,11 +231,12 @@ class AdaBound(OptimizerBase):
             if kernel_ok(group, rows, "_fused_adam_", SCRATCH_DTYPES, owner=self._owner):
                 self._fused_steps(group, rows, values, lr, final_lr, beta1, beta2, weight_decay)
                 continue
+            coefs = coefficients(adabound_coefficients, values, lr=lr, final_lr=final_lr, gamma=group["gamma"],
+                                 beta1=beta1, beta2=beta2)
             run_update(
-                adabound_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr, final_lr=final_lr, gamma=group["gamma"], beta1=beta1, beta2=beta2,
-                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
-                amsbound=group["amsbound"], maximize=group["maximize"],
+                adabound_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
+                decoupled=group["decoupled_weight_decay"], amsbound=group["amsbound"], maximize=group["maximize"],
             )
 
     def _fused_steps(self, group: dict, rows: list[tuple], steps: list[float], lr: float, final_lr: float,

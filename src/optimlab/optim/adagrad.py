@@ -11,23 +11,25 @@ from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
 from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
-    FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, new_step, resolve_foreach, run_update,
+    FUSED_DTYPES, advance, check_fused_args, coefficients, collect_grads, hyper, new_step, resolve_foreach,
+    run_update,
 )
 from ._docs import common_args
 
-__all__ = ["Adagrad", "adagrad_update", "adagrad_sparse_update"]
+__all__ = ["Adagrad", "adagrad_update", "adagrad_coefficients", "adagrad_sparse_update"]
 
 
-def _decayed_lr(lr, lr_decay, step):
-    return lr / (1.0 + (step - 1.0) * lr_decay)
+def adagrad_coefficients(*, step, lr, lr_decay) -> dict:
+    """Adagrad's per-step scalar: ``step_c = -lr / (1 + (t - 1) lr_decay)``."""
+    return {"step_c": -(lr / (1.0 + (step - 1.0) * lr_decay))}
 
 
-def adagrad_update(p, g, s, *, step, lr, lr_decay, weight_decay, eps: float, maximize: bool) -> None:
+def adagrad_update(p, g, s, *, step_c, weight_decay, eps: float, maximize: bool) -> None:
     """One dense Adagrad step on a tensor or on lists of tensors (``s`` is the sum of squares)."""
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.addcmul_(s, g, g)
     std = M.add_scalar_(M.sqrt(s), eps, constant=True)
-    M.addcdiv_(p, g, std, -_decayed_lr(lr, lr_decay, step))
+    M.addcdiv_(p, g, std, step_c)
 
 
 def adagrad_sparse_update(
@@ -41,7 +43,8 @@ def adagrad_sparse_update(
     idx, vals = g._indices(), g._values()
     s.add_(torch.sparse_coo_tensor(idx, vals.pow(2), g.size(), check_invariants=False))
     std_vals = s.sparse_mask(g)._values().sqrt_().add_(eps)
-    p.add_(torch.sparse_coo_tensor(idx, vals / std_vals, g.size(), check_invariants=False), alpha=-_decayed_lr(lr, lr_decay, step))
+    p.add_(torch.sparse_coo_tensor(idx, vals / std_vals, g.size(), check_invariants=False),
+           alpha=adagrad_coefficients(step=step, lr=lr, lr_decay=lr_decay)["step_c"])
 
 
 class Adagrad(OptimizerBase):
@@ -172,5 +175,6 @@ class Adagrad(OptimizerBase):
                         adagrad_sparse_update(*row, step=step, **rule)
                 dense = [i for i, row in enumerate(rows) if not row[1].is_sparse]
                 rows, values = [rows[i] for i in dense], [values[i] for i in dense]
-            run_update(adagrad_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
-                       weight_decay=weight_decay, **rule)
+            coefs = coefficients(adagrad_coefficients, values, lr=lr, lr_decay=lr_decay)
+            run_update(adagrad_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                       weight_decay=weight_decay, eps=group["eps"], maximize=group["maximize"])

@@ -11,22 +11,35 @@ from . import _ops as M
 from ..checks import check_adam_args, check_flags
 from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
-    FUSED_DTYPES, advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update,
+    FUSED_DTYPES, advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach,
+    run_update,
 )
 from ._docs import common_args
 
-__all__ = ["Adam", "AdamW", "adam_update"]
+__all__ = ["Adam", "AdamW", "adam_update", "adam_coefficients"]
+
+
+def adam_coefficients(*, step, lr, beta1, beta2, eps: float, bias_correction: bool) -> dict:
+    """Adam's per-step scalars: ``eps_c = eps sqrt(bc2)`` and ``step_c = -lr sqrt(bc2) / bc1``
+    (``bc = 1 - beta**t``; 1 without bias correction)."""
+    if bias_correction:
+        bc1 = M.bias_correction(beta1, step)
+        bc2_sqrt = M.bias_correction_sqrt(beta2, step)
+    else:  # Reddi et al.'s AMSGrad: no de-biasing
+        bc1 = bc2_sqrt = 1.0
+    return {"eps_c": eps * bc2_sqrt, "step_c": -lr * bc2_sqrt / bc1}
 
 
 def adam_update(
-    p, g, m, v, vmax, *, step: float, lr: float, beta1: float, beta2: float, eps: float,
-    weight_decay: float, decoupled: bool, amsgrad: bool, bias_correction: bool, maximize: bool,
+    p, g, m, v, vmax, *, eps_c, step_c, lr, beta1, beta2, weight_decay, decoupled: bool, amsgrad: bool,
+    maximize: bool,
 ) -> None:
-    """One Adam/AMSGrad/AdamW step on a tensor or on lists of tensors.
+    """One Adam/AMSGrad/AdamW step on a tensor or on lists of tensors (per-step scalars from
+    :func:`adam_coefficients`).
 
-    Computed as ``theta -= (eta * sqrt(bc2) / bc1) * m / (sqrt(v) + eps * sqrt(bc2))``, which
-    equals torch's ``theta -= (eta / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)`` exactly in real
-    arithmetic and saves one pass over memory.
+    Computed as ``theta += step_c * m / (sqrt(v) + eps_c)``, i.e. ``theta -= (eta * sqrt(bc2) / bc1) *
+    m / (sqrt(v) + eps * sqrt(bc2))``, which equals torch's ``theta -= (eta / bc1) * m / (sqrt(v) /
+    sqrt(bc2) + eps)`` exactly in real arithmetic and saves one pass over memory.
     """
     g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
     M.ema_(m, g, beta1)
@@ -34,13 +47,8 @@ def adam_update(
     if amsgrad:
         M.maximum_(vmax, v)
         v = vmax
-    if bias_correction:
-        bc1 = M.bias_correction(beta1, step)
-        bc2_sqrt = M.bias_correction_sqrt(beta2, step)
-    else:  # Reddi et al.'s AMSGrad: no de-biasing
-        bc1 = bc2_sqrt = 1.0
-    denom = M.add_scalar_(M.sqrt(v), eps * bc2_sqrt)
-    M.addcdiv_(p, m, denom, -lr * bc2_sqrt / bc1)
+    denom = M.add_scalar_(M.sqrt(v), eps_c)
+    M.addcdiv_(p, m, denom, step_c)
 
 
 class Adam(OptimizerBase):
@@ -160,11 +168,12 @@ class Adam(OptimizerBase):
                        lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay, eps=group["eps"],
                        amsgrad=group["amsgrad"], maximize=group["maximize"])
                 continue
+            coefs = coefficients(adam_coefficients, values, lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
+                                 bias_correction=group["bias_correction"])
             run_update(
-                adam_update, rows, steps=values, foreach=resolve_foreach(group["foreach"], params),
-                lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
-                decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"],
-                bias_correction=group["bias_correction"], maximize=group["maximize"],
+                adam_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay,
+                decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
             )
 
 

@@ -14,7 +14,7 @@ from ._base import OptimizerBase, transform_grads, tensor_mode
 from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import common_args
 
-__all__ = ["NAdam", "nadam_update"]
+__all__ = ["NAdam", "nadam_update", "nadam_coefficients"]
 
 SCHEDULE_CHOICES = ("warmup", "constant")
 
@@ -24,18 +24,15 @@ def _mu(beta1, momentum_decay, step):
     return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
 
 
-def nadam_update(
-    p, g, m, v, mu_product, *, step, lr, beta1, beta2, eps: float, weight_decay, decoupled: bool, maximize: bool,
-    momentum_decay: float, constant: bool,
-) -> None:
-    """One NAdam step on a tensor or on lists (``mu_product``: 0-d tensor(s), updated here).
+def nadam_coefficients(*, step, mu_product, lr, beta1, beta2, eps: float, momentum_decay: float,
+                       constant: bool) -> dict:
+    """NAdam's per-step scalars; advances ``mu_product`` (the state scalar: a 0-d tensor, or a list).
 
-    Computed as ``theta -= sqrt(bc2) * (c_g g + c_m m) / (sqrt(v) + eps sqrt(bc2))`` (two
-    ``addcdiv``), which equals torch's division of ``v`` by ``bc2`` before the root exactly in real
-    arithmetic and saves a pass over memory.
+    ``g_c = -lr sqrt(bc2) (1 - mu_t) / (1 - P_t)``, ``m_c = -lr sqrt(bc2) mu_{t+1} / (1 - P_t mu_{t+1})``,
+    ``eps_c = eps sqrt(bc2)`` (``P_t = mu_1 ... mu_t``; ``mu_t = beta1`` for ``constant``, the lecture's form,
+    where the products are ``beta1**t`` exactly).
     """
-    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
-    if constant:  # the lecture's form: mu_t = beta1 for every t, so prod mu = beta1**t exactly
+    if constant:
         M.mul_(mu_product, beta1)  # kept in torch's state format
         c_g = (1.0 - beta1) / M.bias_correction(beta1, step)
         c_m = beta1 / M.bias_correction(beta1, step + 1)
@@ -52,17 +49,27 @@ def nadam_update(
             c_m = [mu_next / (1.0 - x * mu_next) for x in prod]
         else:
             c_g, c_m = (1.0 - mu) / (1.0 - prod), mu_next / (1.0 - prod * mu_next)
-    M.ema_(m, g, beta1)
-    M.ema_sq_(v, g, beta2)
     bc2_sqrt = M.bias_correction_sqrt(beta2, step)
-    denom = M.add_scalar_(M.sqrt(v), eps * bc2_sqrt)
     scale = -lr * bc2_sqrt
     if isinstance(c_g, list):
-        M.addcdiv_(p, g, denom, [scale * c for c in c_g])
-        M.addcdiv_(p, m, denom, [scale * c for c in c_m])
-    else:
-        M.addcdiv_(p, g, denom, scale * c_g)
-        M.addcdiv_(p, m, denom, scale * c_m)
+        return {"eps_c": eps * bc2_sqrt, "g_c": [scale * c for c in c_g], "m_c": [scale * c for c in c_m]}
+    return {"eps_c": eps * bc2_sqrt, "g_c": scale * c_g, "m_c": scale * c_m}
+
+
+def nadam_update(p, g, m, v, *, eps_c, g_c, m_c, lr, beta1, beta2, weight_decay, decoupled: bool,
+                 maximize: bool) -> None:
+    """One NAdam step on a tensor or on lists (per-step scalars from :func:`nadam_coefficients`).
+
+    Computed as ``theta += (g_c g + m_c m) / (sqrt(v) + eps_c)`` (two ``addcdiv``), which equals
+    torch's division of ``v`` by ``bc2`` before the root exactly in real arithmetic and saves a pass
+    over memory.
+    """
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    denom = M.add_scalar_(M.sqrt(v), eps_c)
+    M.addcdiv_(p, g, denom, g_c)
+    M.addcdiv_(p, m, denom, m_c)
 
 
 class NAdam(OptimizerBase):
@@ -181,10 +188,34 @@ class NAdam(OptimizerBase):
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
+            coefs = self._coefficients(group, values, mu_products, lr, beta1, beta2, tensor)
             run_update(
-                nadam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs, mu_products)), steps=values,
+                nadam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), coefs=coefs,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
-                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
-                maximize=group["maximize"], momentum_decay=group["momentum_decay"],
-                constant=group["momentum_schedule"] == "constant",
+                weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             )
+
+    @staticmethod
+    def _coefficients(group, steps, mu_products, lr, beta1, beta2, tensor: bool) -> list[dict]:
+        """Per row (tensor mode), or once per group of rows with the same step: the mu products of
+        parameters stepped together are equal, so their scalars are computed once over a list."""
+        args = dict(lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], momentum_decay=group["momentum_decay"],
+                    constant=group["momentum_schedule"] == "constant")
+        if tensor:
+            return [nadam_coefficients(step=k.to(torch.float64, copy=True), mu_product=mu, **args)
+                    for k, mu in zip(steps, mu_products)]
+        by_step: dict = {}
+        for i, k in enumerate(steps):
+            by_step.setdefault(k, []).append(i)
+        out: list = [None] * len(steps)
+        for k, idx in by_step.items():
+            c = nadam_coefficients(step=k, mu_product=[mu_products[i] for i in idx], **args)
+            lists = {n: v for n, v in c.items() if isinstance(v, list)}
+            if all(len(set(v)) == 1 for v in lists.values()):  # the common case: one dict for all
+                shared = {n: (v[0] if isinstance(v, list) else v) for n, v in c.items()}
+                for i in idx:
+                    out[i] = shared
+            else:
+                for j, i in enumerate(idx):
+                    out[i] = {n: (v[j] if isinstance(v, list) else v) for n, v in c.items()}
+        return out

@@ -13,10 +13,10 @@ import math
 from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
-from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
+from ._common import advance, coefficients, collect_grads, hyper, init_moments, resolve_foreach, run_update
 from ._docs import common_args
 
-__all__ = ["RAdam", "radam_update"]
+__all__ = ["RAdam", "radam_update", "radam_coefficients"]
 
 
 def sma_length(beta2, step):
@@ -38,34 +38,45 @@ def rectification(rho_inf, rho_t, rectify=True):
     return math.sqrt(ratio)
 
 
-def radam_update(
-    p, g, m, v, *, step, lr, beta1, beta2, eps: float, weight_decay, decoupled: bool, maximize: bool,
-    rectify_threshold: float,
-) -> None:
-    """One RAdam step on a tensor or on lists of tensors.
+def radam_coefficients(*, step, lr, beta1, beta2, eps: float, rectify_threshold: float) -> dict:
+    """RAdam's per-step scalars, for one formula over both branches:
+    ``theta += step_c * m / (root_c * sqrt(v) + eps_c)``.
 
-    The rectified step is computed as ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``:
-    torch's order of operations folded into one scalar, one root and one ``addcdiv``.  With a
-    Python step the branch is a Python ``if``; with a tensor step (tensor mode) both branches are
-    one expression, ``m / where(rectify, (sqrt(v) + eps) / (r sqrt(bc2)), 1)``, so no value is read
-    back to the host.
+    Rectified (``rho_t > tau``): ``step_c = -lr r_t sqrt(bc2) / bc1``, ``root_c = 1``, ``eps_c = eps``.
+    Not yet (an un-adapted momentum step): ``step_c = -lr / bc1``, ``root_c = 0``, ``eps_c = 1``.
     """
-    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
-    M.ema_(m, g, beta1)
-    M.ema_sq_(v, g, beta2)
     bc1 = M.bias_correction(beta1, step)
     rho_inf, rho_t = sma_length(beta2, step)
     rectify = rho_t > rectify_threshold
     if isinstance(rectify, Tensor):
-        scale = (rectification(rho_inf, rho_t, rectify) * M.bias_correction_sqrt(beta2, step)).to(v.dtype)
-        denom = torch.where(rectify, (M.sqrt(v) + eps) / scale, 1.0)
-        M.addcdiv_(p, m, denom, -lr / bc1)
-    elif rectify:
+        r = rectification(rho_inf, rho_t, rectify)
+        on = rectify.to(r.dtype)
+        return {"step_c": -lr * torch.where(rectify, r * M.bias_correction_sqrt(beta2, step), 1.0) / bc1,
+                "root_c": on, "eps_c": on * eps + (1.0 - on)}
+    if rectify:
         r = rectification(rho_inf, rho_t)
-        denom = M.add_scalar_(M.sqrt(v), eps)
-        M.addcdiv_(p, m, denom, -lr * r * M.bias_correction_sqrt(beta2, step) / bc1)
+        return {"step_c": -lr * r * M.bias_correction_sqrt(beta2, step) / bc1, "root_c": 1.0, "eps_c": eps}
+    return {"step_c": -lr / bc1, "root_c": 0.0, "eps_c": 1.0}
+
+
+def radam_update(p, g, m, v, *, step_c, root_c, eps_c, lr, beta1, beta2, weight_decay, decoupled: bool,
+                 maximize: bool) -> None:
+    """One RAdam step on a tensor or on lists of tensors (per-step scalars from :func:`radam_coefficients`).
+
+    Rectified: ``theta -= (eta r sqrt(bc2) / bc1) * m / (sqrt(v) + eps)``, torch's order of operations
+    folded into one scalar, one root and one ``addcdiv``; before: ``theta -= (eta / bc1) m``.  With
+    Python scalars the un-rectified step skips the root; with tensor scalars (tensor mode) it is the
+    same formula with ``root_c = 0``, ``eps_c = 1``, so no value is read back to the host.
+    """
+    g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
+    M.ema_(m, g, beta1)
+    M.ema_sq_(v, g, beta2)
+    if isinstance(root_c, Tensor):
+        M.addcdiv_(p, m, M.add_scalar_(M.sqrt(v) * root_c.to(v.dtype), eps_c), step_c)
+    elif root_c:
+        M.addcdiv_(p, m, M.add_scalar_(M.sqrt(v), eps_c), step_c)
     else:  # un-adapted momentum step (SGDM with a de-biased m)
-        M.add_(p, m, -lr / bc1)
+        M.add_(p, m, step_c)
 
 
 class RAdam(OptimizerBase):
@@ -170,9 +181,10 @@ class RAdam(OptimizerBase):
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
+            coefs = coefficients(radam_coefficients, values, lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
+                                 rectify_threshold=group["rectify_threshold"])
             run_update(
-                radam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), steps=values,
+                radam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), coefs=coefs,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
-                eps=group["eps"], weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"],
-                maximize=group["maximize"], rectify_threshold=group["rectify_threshold"],
+                weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             )

@@ -11,24 +11,27 @@ from torch import Tensor
 from . import _ops as M
 from ..checks import check_choice, check_flags, check_lr, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
-from ._common import advance, collect_grads, hyper, new_step, resolve_foreach, run_update
+from ._common import advance, coefficients, collect_grads, hyper, new_step, resolve_foreach, run_update
 from ._docs import common_args
 
-__all__ = ["RMSprop", "rmsprop_update"]
+__all__ = ["RMSprop", "rmsprop_update", "rmsprop_coefficients"]
 
 INIT_CHOICES = ("zeros", "first_grad")
 
 
-def rmsprop_update(
-    p, g, v, buf, gbar, *, step, lr, alpha, eps: float, weight_decay, momentum, centered: bool, maximize: bool,
-    first_grad_init: bool,
-) -> None:
-    """One RMSprop step on a tensor or lists (``buf``/``gbar`` are ``None`` when unused).
+def rmsprop_coefficients(*, step, alpha, first_grad_init: bool) -> dict:
+    """RMSprop's per-step scalar: the EMA coefficient of ``v``, 0 at the first step with
+    ``first_grad_init`` (``v_1 = g_1^2``), else ``alpha``."""
+    return {"v_decay": M.where(step == 1, 0.0, alpha) if first_grad_init else alpha}
 
-    With ``first_grad_init`` the first step sets ``v = g**2`` (an EMA with coefficient 0).
-    """
+
+def rmsprop_update(
+    p, g, v, buf, gbar, *, v_decay, lr, alpha, eps: float, weight_decay, momentum, centered: bool, maximize: bool,
+) -> None:
+    """One RMSprop step on a tensor or lists (``buf``/``gbar`` are ``None`` when unused; ``v_decay``
+    from :func:`rmsprop_coefficients`)."""
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
-    M.ema_sq_(v, g, M.where(step == 1, 0.0, alpha) if first_grad_init else alpha)
+    M.ema_sq_(v, g, v_decay)
     if centered:
         M.ema_(gbar, g, alpha)
         avg = M.sqrt_(M.addcmul(v, gbar, gbar, -1.0))
@@ -166,9 +169,11 @@ class RMSprop(OptimizerBase):
             tensor = tensor_mode(group)
             values = advance(steps, tensor)
             lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
+            coefs = coefficients(rmsprop_coefficients, values, alpha=group["alpha"],
+                                 first_grad_init=group["init_square_avg"] == "first_grad")
             run_update(
-                rmsprop_update, list(zip(params, grads, square_avgs, momentum_buffers, grad_avgs)), steps=values,
+                rmsprop_update, list(zip(params, grads, square_avgs, momentum_buffers, grad_avgs)), coefs=coefs,
                 foreach=resolve_foreach(group["foreach"], params), lr=lr, alpha=group["alpha"], eps=group["eps"],
                 weight_decay=weight_decay, momentum=group["momentum"], centered=group["centered"],
-                maximize=group["maximize"], first_grad_init=group["init_square_avg"] == "first_grad",
+                maximize=group["maximize"],
             )

@@ -14,7 +14,7 @@ from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import ZeroScratch, advance, check_fused_args, collect_grads, hyper, new_step, opmath_rows, resolve_foreach
 from ._docs import common_args
 
-__all__ = ["SWATS", "swats_adam_update", "swats_sgd_update", "ADAM_PHASE", "SGD_PHASE"]
+__all__ = ["SWATS", "swats_adam_update", "swats_sgd_update", "swats_step_size", "ADAM_PHASE", "SGD_PHASE"]
 
 _log = logging.getLogger(__name__)
 
@@ -33,7 +33,12 @@ def _dot(x: Tensor, y: Tensor) -> Tensor:
     return torch.dot(_local(x).reshape(-1), _local(y).reshape(-1))
 
 
-def swats_adam_update(p, g, m, v, *, step, lr, beta1, beta2, eps: float, weight_decay, maximize: bool):
+def swats_step_size(*, step, lr, beta1, beta2) -> dict:
+    """The Adam phase's per-step scalar ``c = lr sqrt(1 - beta2^k) / (1 - beta1^k)``."""
+    return {"c": lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)}
+
+
+def swats_adam_update(p, g, m, v, *, c, beta1, beta2, eps: float, weight_decay, maximize: bool):
     """Adam phase of one tensor: Adam's step and the two sums of the projection; returns
     ``(u^T u, u^T g)`` (0-d tensors, this rank's share for a DTensor).
 
@@ -43,7 +48,6 @@ def swats_adam_update(p, g, m, v, *, step, lr, beta1, beta2, eps: float, weight_
     g = M.regularized_gradient(p, g, 0.0, weight_decay, maximize=maximize)
     M.ema_(m, g, beta1)
     M.ema_sq_(v, g, beta2)
-    c = lr * M.bias_correction_sqrt(beta2, step) / M.bias_correction(beta1, step)
     u = m / M.add_scalar_(M.sqrt(v), eps)
     M.add_(p, u, -c)
     return _dot(u, u), _dot(u, g)
@@ -68,8 +72,8 @@ def swats_traced_update(p, g, m, v, buf, phase, sgd_lr, switch_lr, *, step, lr, 
     """Both phases of one tensor, where the phase is not read back to the host (a compiled step):
     Adam's and SGD's updates are computed and ``phase`` selects one; returns the Adam projections."""
     p0 = p.clone()
-    uu, ug = swats_adam_update(p, g, m, v, step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                               weight_decay=weight_decay, maximize=maximize)
+    uu, ug = swats_adam_update(p, g, m, v, **swats_step_size(step=step, lr=lr, beta1=beta1, beta2=beta2),
+                               beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, maximize=maximize)
     in_sgd = phase > 0.5
     adam_p = p.clone()
     p.copy_(p0)
@@ -365,7 +369,10 @@ class SWATS(OptimizerBase):
             if resolve_foreach(group["foreach"], ps):
                 found = self._foreach_adam(rows, ks, rule)
             else:
-                found = [swats_adam_update(*row, step=k, **rule) for row, k in zip(rows, ks)]
+                adam_rule = {k: v for k, v in rule.items() if k != "lr"}
+                found = [swats_adam_update(*row, **swats_step_size(step=k, lr=rule["lr"], beta1=rule["beta1"],
+                                                                   beta2=rule["beta2"]), **adam_rule)
+                         for row, k in zip(rows, ks)]
             write_back()
         for i, d in zip(adam_idx, found):
             dots[i] = d
@@ -383,7 +390,7 @@ class SWATS(OptimizerBase):
             g = M.regularized_gradient(p, g, 0.0, rule["weight_decay"], maximize=rule["maximize"])
             M.ema_(m, g, rule["beta1"])
             M.ema_sq_(v, g, rule["beta2"])
-            c = rule["lr"] * M.bias_correction_sqrt(rule["beta2"], k) / M.bias_correction(rule["beta1"], k)
+            c = swats_step_size(step=k, lr=rule["lr"], beta1=rule["beta1"], beta2=rule["beta2"])["c"]
             u = torch._foreach_div(m, M.add_scalar_(M.sqrt(v), rule["eps"]))
             M.add_(p, u, -c)
             for j, a, b in zip(idx, u, g):
@@ -411,7 +418,7 @@ class SWATS(OptimizerBase):
                                beta1=beta1, beta2=beta2, weight_decay=0.0,
                                eps=rule["eps"] / M.bias_correction_sqrt(beta2, k), amsgrad=False, maximize=maximize)
             p.add_(d)
-            c = lr * M.bias_correction_sqrt(beta2, k) / M.bias_correction(beta1, k)
+            c = swats_step_size(step=k, lr=lr, beta1=beta1, beta2=beta2)["c"]
             if c == 0:
                 zero = torch.zeros((), dtype=torch.float64)
                 out.append((zero, zero))
