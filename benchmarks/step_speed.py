@@ -2,6 +2,8 @@
 
     python benchmarks/step_speed.py            # ~10M float32 parameters in 100 tensors
     python benchmarks/step_speed.py --quick    # 1M parameters, for a smoke test
+    python benchmarks/step_speed.py --scale    # ours / torch's fused Adam at 1M, 10M, 100M parameters, 1 and 2 threads
+    python benchmarks/step_speed.py --compile  # first-step cost: compiling the generated kernels, cold and warm cache
 
 For every entry it times, interleaved round by round so that machine noise hits all variants
 alike (median of the rounds):
@@ -18,8 +20,12 @@ Ratios < 1 mean ours is faster.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -71,7 +77,14 @@ _OPTIONAL: list[Entry] = [
     # constant benchmark gradients make SWATS switch to SGD within a few steps; switch_eps=0 keeps it in
     # its (more expensive) Adam phase, the worst case
     Entry("swats_adam_phase", _o("swats"), None, {"lr": 1e-3, "switch_eps": 0.0}),
+    # the lecture's forms (against torch's Adam: torch has no such option)
+    Entry("rmsprop_first_grad", _o("rmsprop"), None, {"lr": 1e-2, "init_square_avg": "first_grad"}),
+    Entry("amsgrad_reddi", _o("amsgrad"), None, {"lr": 1e-3, "bias_correction": False}),
+    Entry("nadam_constant", _o("nadam"), None, {"lr": 2e-3, "momentum_schedule": "constant"}),
+    Entry("sgdwm", _o("sgdwm"), None, {"lr": 1e-3}),
     Entry("lookahead_adam", _o("lookahead_adam"), None, {"lr": 1e-3}, wraps="adam"),
+    Entry("lookahead_radam", _o("lookahead_radam"), None, {"lr": 1e-3}, wraps="radam"),
+    Entry("noisy_adam", _o("noisy_adam"), None, {"lr": 1e-3}, wraps="adam"),
 ]
 
 
@@ -145,11 +158,91 @@ def _fmt(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def first_step(e: Entry, n_tensors: int, numel: int) -> float:
+    """Seconds of the first ``step()`` of ``e`` (state allocation, and building the generated kernel
+    where the default path uses one) on ``n_tensors`` x ``numel`` parameters."""
+    opt = e.ours(_params(n_tensors, numel), **e.kwargs)
+    t0 = time.perf_counter()
+    opt.step()
+    return time.perf_counter() - t0
+
+
+def _child(args: list[str], env: dict | None = None) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), *args], check=True, capture_output=True,
+                         text=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def compile_report(entries: list[Entry], n_tensors: int, numel: int) -> str:
+    """First-step time per optimizer in fresh processes: with an empty inductor cache (cold), then
+    again with the cache the first process left (warm: a later run, another process), and a steady step."""
+    head = f"{'optimizer':<22}{'first step, cold cache s':>26}{'first step, warm cache s':>26}{'steady step ms':>16}"
+    lines = [head, "-" * len(head)]
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": cache}
+        for e in entries:
+            args = ["--first-step", e.name, "--numel", str(numel), "--tensors", str(n_tensors)]
+            cold, warm = _child(args, env), _child(args, env)
+            lines.append(f"{e.name:<22}{cold['first']:>26.2f}{warm['first']:>26.2f}{warm['steady'] * 1e3:>16.2f}")
+    return "\n".join(lines)
+
+
+def scale_rows(entries: list[Entry], sizes: list[int], rounds: int, steps: int) -> list[dict]:
+    """ours (default path) / torch's fused Adam at each total size (100 tensors), in this process's
+    thread count, interleaved round by round."""
+    rows = []
+    for total in sizes:
+        params = _params(100, total // 100)
+        fused_adam = _timer(_t("Adam"), params, {"lr": 1e-3, "fused": True}, steps)
+        for e in entries:
+            ours = _timer(e.ours, params, e.kwargs, steps)
+            t_ours, t_ref = [], []
+            for _ in range(rounds):
+                t_ours.append(ours())
+                t_ref.append(fused_adam())
+            rows.append({"name": e.name, "total": total, "ours": statistics.median(t_ours),
+                         "fused_adam": statistics.median(t_ref)})
+            del ours
+            with torch.no_grad():
+                for p in params:
+                    p.copy_(torch.nan_to_num(p).clamp_(-1e3, 1e3))
+        del params, fused_adam
+    return rows
+
+
+def scale_report(entries: list[Entry], sizes: list[int], threads: list[int], rounds: int, steps: int) -> str:
+    """The ratio to torch's fused Adam per size and thread count (each thread count in its own
+    process: a generated CPU kernel keeps the thread count it was built for)."""
+    table: dict[tuple, dict] = {}
+    for t in threads:
+        got = _child(["--scale-run", "--threads", str(t), "--sizes", ",".join(map(str, sizes)),
+                      "--rounds", str(rounds), "--only", ",".join(e.name for e in entries)])
+        for r in got["rows"]:
+            table[(r["name"], r["total"], t)] = r
+    cols = [(n, t) for n in sizes for t in threads]
+    head = f"{'optimizer':<22}" + "".join(f"{f'{n / 1e6:g}M/{t}T':>12}" for n, t in cols)
+    lines = ["ours / torch fused Adam (size / threads); torch fused Adam ms: " + ", ".join(
+        f"{n / 1e6:g}M/{t}T {table[(entries[0].name, n, t)]['fused_adam'] * 1e3:.2f}" for n, t in cols),
+        head, "-" * len(head)]
+    for e in entries:
+        lines.append(f"{e.name:<22}" + "".join(
+            f"{table[(e.name, n, t)]['ours'] / table[(e.name, n, t)]['fused_adam']:>12.2f}" for n, t in cols))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1M parameters, fewer rounds")
     ap.add_argument("--only", default="", help="comma-separated entry names")
     ap.add_argument("--rounds", type=int, default=None)
+    ap.add_argument("--scale", action="store_true", help="ratios at --sizes and --threads instead of the main table")
+    ap.add_argument("--sizes", default="1000000,10000000,100000000", help="total parameters, comma-separated")
+    ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (--scale)")
+    ap.add_argument("--compile", action="store_true", help="first-step (compile) cost per optimizer, cold and warm")
+    ap.add_argument("--first-step", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--scale-run", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--numel", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--tensors", type=int, default=100, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     n_tensors, numel = 100, (10_000 if args.quick else 100_000)
     rounds = args.rounds or (3 if args.quick else 7)
@@ -161,9 +254,28 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"(skipping {e.name}: not registered)", file=sys.stderr)
     if args.only:
-        wanted = set(args.only.split(","))
+        wanted = args.only.split(",")
         entries = [e for e in entries if e.name in wanted]
     torch.manual_seed(0)
+    if args.first_step:  # child of --compile
+        e = next(e for e in entries if e.name == args.first_step)
+        first = first_step(e, args.tensors, args.numel)
+        steady = _timer(e.ours, _params(args.tensors, args.numel), e.kwargs, 5)()
+        print(json.dumps({"first": first, "steady": steady}))
+        return 0
+    if args.scale_run:  # child of --scale
+        torch.set_num_threads(int(args.threads))
+        print(json.dumps({"rows": scale_rows(entries, [int(x) for x in args.sizes.split(",")], rounds, 3)}))
+        return 0
+    if args.scale:
+        print(f"torch {torch.__version__}, 100 tensors, median of {rounds} rounds x 3 steps")
+        print(scale_report(entries, [int(x) for x in args.sizes.split(",")], [int(x) for x in args.threads.split(",")],
+                           args.rounds or 3, 3))
+        return 0
+    if args.compile:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {n_tensors} tensors x {numel} float32")
+        print(compile_report(entries, n_tensors, numel))
+        return 0
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"{n_tensors} tensors x {numel} float32 = {n_tensors * numel / 1e6:.1f}M parameters, "
           f"median of {rounds} rounds x {steps} steps")

@@ -42,7 +42,6 @@ ERRORS = [
     ErrorCase("adam-amsgrad-type", lambda **kw: optimlab.Adam(_p(), **kw), {"amsgrad": 1}, ValueError, r"Adam: amsgrad must be True or False, got 1"),
     ErrorCase("adam-unknown", lambda **kw: optimlab.Adam(_p(), **kw), {"momentum": 0.9}, TypeError, r"momentum"),
     ErrorCase("adam-fused-foreach", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": True, "foreach": True}, ValueError, r"Adam: fused=True and foreach=True are mutually exclusive"),
-    ErrorCase("adam-fused-no-bias-correction", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": True, "bias_correction": False}, ValueError, r"Adam: fused=True does not support bias_correction=False"),
     ErrorCase("adam-fused-type", lambda **kw: optimlab.Adam(_p(), **kw), {"fused": 1}, ValueError, r"Adam: fused must be True, False or None, got 1"),
     ErrorCase("adam-tensor-lr-foreach", lambda **kw: optimlab.Adam(_p(), **kw), {"lr": torch.tensor(0.1), "foreach": True}, ValueError,
               r"Adam: lr as a Tensor needs capturable=True with foreach=True"),

@@ -40,7 +40,6 @@ ERRORS = [
     ErrorCase("sgd-lr-nan", lambda **kw: optimlab.SGD(_p(), **kw), {"lr": float("nan")}, ValueError, r"SGD: lr must be >= 0, got nan"),
     ErrorCase("sgd-nesterov-type", lambda **kw: optimlab.SGD(_p(), **kw), {"nesterov": "yes"}, ValueError, r"SGD: nesterov must be True or False, got 'yes'"),
     ErrorCase("sgd-unknown", lambda **kw: optimlab.SGD(_p(), **kw), {"betas": (0.9, 0.99)}, TypeError, r"betas"),
-    ErrorCase("sgd-fused-decoupled", lambda **kw: optimlab.SGD(_p(), **kw), {"fused": True, "decoupled_weight_decay": True}, ValueError, r"SGD: fused=True does not support decoupled_weight_decay=True"),
     ErrorCase("sgdw-lr", lambda **kw: optimlab.SGDW(_p(), **kw), {"lr": -1.0}, ValueError, r"SGDW: lr must be >= 0, got -1\.0"),
     ErrorCase("sgdw-unknown", lambda **kw: optimlab.SGDW(_p(), **kw), {"decoupled_weight_decay": False}, TypeError, r"decoupled_weight_decay"),
 ]

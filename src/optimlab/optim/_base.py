@@ -129,7 +129,9 @@ def kernel_ok(group: dict, rows: Sequence[Sequence[Tensor | None]], kernel: str,
     mode, the kernel implements the group's options (``options_ok``) and every row qualifies;
     ``fused=False`` never.  ``fused=True`` raises ``RuntimeError`` where torch's ``fused=True``
     would (parameters that are not floating-point CPU tensors) or where the kernel cannot
-    implement the group's options; elsewhere, where a row does not qualify (a layout, a subclass,
+    implement the group's options it
+    returns False (the generated kernel of ``optimlab.optim._compiled`` or the reference rule runs);
+    elsewhere, where a row does not qualify (a layout, a subclass,
     a dtype the kernel gets wrong), the reference rule runs instead and the reason is logged once.
     """
     fused = group.get("fused")
@@ -140,8 +142,8 @@ def kernel_ok(group: dict, rows: Sequence[Sequence[Tensor | None]], kernel: str,
         reason = f"needs torch.{kernel}, which this torch ({torch.__version__}) lacks"
     elif tensor_mode(group):
         reason = "does not run with capturable, differentiable or under torch.compile"
-    elif not options_ok:
-        reason = "does not support this group's options"
+    elif not options_ok:  # the generated kernel (or the reference rule) takes the group's options
+        return False
     if reason is None:
         if plain_rows_ok(rows, dtypes):
             return True

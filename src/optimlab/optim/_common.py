@@ -188,6 +188,7 @@ def run_update(
     *,
     foreach: bool,
     coefs: Sequence[dict] | None = None,
+    compiled: bool = False,
     **hyper: Any,
 ) -> None:
     """Apply ``update(*row, **coefs[i], **hyper)`` to every row of tensors.
@@ -199,6 +200,8 @@ def run_update(
     and imaginary parts independently; float16/bfloat16 rows are computed in float32
     (:func:`opmath_rows`).  With ``foreach`` the rows are bucketed by (device, dtype, coefficients)
     and each bucket is passed as lists; tensor coefficients (tensor mode) always run per tensor.
+    With ``compiled`` (see :func:`optimlab.optim._compiled.use_compiled`) the rows run through the
+    kernel generated from ``update``, or, if it cannot be built, the reference path.
     """
     rows = list(rows)
     if not rows:
@@ -207,6 +210,14 @@ def run_update(
         coefs = [_NO_COEFS] * len(rows)
     if any(row[0].is_complex() for row in rows):
         rows = [tuple(_real(t) for t in row) for row in rows]
+    if compiled:
+        from ._compiled import run_compiled, split_rows
+
+        ok, rest = split_rows(rows)
+        if run_compiled(update, [rows[i] for i in ok], [coefs[i] for i in ok], hyper) is not None:
+            if not rest:
+                return
+            rows, coefs = [rows[i] for i in rest], [coefs[i] for i in rest]
     rows, write_back = opmath_rows(rows)
     if foreach and any(isinstance(v, Tensor) for v in coefs[0].values()):
         foreach = False
@@ -229,16 +240,12 @@ def run_update(
     write_back()
 
 
-def check_fused_args(owner: str, fused: Any, foreach: Any, unsupported: dict[str, bool] | None = None) -> None:
-    """Constructor checks for ``fused``: a bool or None, not together with ``foreach=True``, and
-    ``fused=True`` only with options the kernel implements (``unsupported``: option -> is set)."""
+def check_fused_args(owner: str, fused: Any, foreach: Any) -> None:
+    """Constructor checks for ``fused``: a bool or None, not together with ``foreach=True``."""
     if fused is not None and not isinstance(fused, bool):
         raise ValueError(f"{owner}: fused must be True, False or None, got {fused!r}")
     if fused and foreach:
         raise ValueError(f"{owner}: fused=True and foreach=True are mutually exclusive, got both")
-    for option, is_set in (unsupported or {}).items():
-        if fused and is_set:
-            raise ValueError(f"{owner}: fused=True does not support {option}; use fused=None or False")
 
 
 class ZeroScratch:

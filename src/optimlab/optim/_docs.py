@@ -22,19 +22,24 @@ _DIFFERENTIABLE = r"""        differentiable (bool, default False): torch's mean
             ``foreach=True``.
 """
 
-_FUSED = r"""        fused (bool or None, default None): run torch's fused CPU kernel (``torch.{kernel}``,
-            one pass over memory per tensor, the kernel behind torch's own ``fused=True``).
-            ``None`` uses it on CPU when ``foreach`` is None and the kernel implements the
-            group's options ({options}), but only on inputs where it is tested equal to the
-            reference rule: plain CPU tensors (not DTensor or another subclass) of a dtype it
-            handles, with parameter, gradient and state of the same size laid out alike (both
-            contiguous, or identical strides as with channels_last), in eager mode (not
-            capturable, differentiable or under ``torch.compile``).  Everything else takes the
-            reference rule.  ``True`` raises where torch's would (parameters that are not
-            floating-point CPU tensors) and otherwise falls back to the reference rule on such
-            inputs, saying so once in the log; ``False`` never uses it; not with ``foreach=True``.
-            (torch's default on CPU is the slower per-tensor loop.)
+_FUSED = r"""        fused (bool or None, default None): the single-pass kernels.  {kernel_text}Other inputs
+            (and ``fused=False``) take the reference rule.  Fast kernels run only on inputs where
+            they are tested equal to the reference rule: plain tensors (not DTensor or another
+            subclass) of a dtype they handle, with parameter, gradient and state of the same size
+            laid out alike, in eager mode (not capturable, differentiable or under
+            ``torch.compile``).  The generated kernel (``optimlab.optim._compiled``) is built by
+            ``torch.compile`` from the same update function the reference rule runs (C++ on CPU,
+            Triton on CUDA) for contiguous rows; by default (``None``) only for groups of at least
+            2**20 elements, where it pays for its first-step compilation (cached on disk across
+            processes), always with ``True``.  Where no kernel can be built (no C++ compiler), the
+            reference rule runs and one line is logged.  ``True`` raises where torch's would
+            (parameters that are not floating-point CPU tensors); not with ``foreach=True``.
 """
+
+_TORCH_KERNEL = r"""On CPU with ``foreach`` unset, torch's fused kernel
+            ``torch.{kernel}`` (the one behind torch's own ``fused=True``, one pass per tensor;
+            torch's default on CPU is the slower per-tensor loop) runs where it implements the
+            group's options ({options}).  """
 
 _TAIL = r"""
     Every hyperparameter may differ per param group.  Parameters whose ``grad`` is ``None`` are
@@ -56,13 +61,12 @@ _TAIL = r"""
 
 def common_args(fused_kernel: str | None = None, fused_options: str = "", *, capturable: bool = True,
                 differentiable: bool = True) -> str:
-    """The shared argument text: ``maximize``/``foreach``, then ``capturable``, ``differentiable`` and
-    ``fused`` (with torch's fused kernel ``fused_kernel``) for the optimizers that take them."""
+    """The shared argument text: ``maximize``/``foreach``, then ``capturable`` and ``differentiable``
+    for the optimizers that take them, and ``fused`` (with torch's fused kernel ``fused_kernel``, if any)."""
     out = _FOREACH
     if capturable:
         out += _CAPTURABLE
     if differentiable:
         out += _DIFFERENTIABLE
-    if fused_kernel is not None:
-        out += _FUSED.format(kernel=fused_kernel, options=fused_options)
-    return out + _TAIL
+    kernel_text = _TORCH_KERNEL.format(kernel=fused_kernel, options=fused_options) if fused_kernel else ""
+    return out + _FUSED.format(kernel_text=kernel_text) + _TAIL

@@ -16,6 +16,7 @@ from ._common import (
     ZeroScratch, advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach,
     run_update, scalar,
 )
+from ._compiled import use_compiled
 from ._docs import common_args
 
 # The scratch-buffer reformulation divides Adam's step by m in the parameter's dtype: exact enough
@@ -235,6 +236,7 @@ class AdaBound(OptimizerBase):
                                  beta1=beta1, beta2=beta2)
             run_update(
                 adabound_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                compiled=use_compiled(group, rows, tensor),
                 lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=weight_decay,
                 decoupled=group["decoupled_weight_decay"], amsbound=group["amsbound"], maximize=group["maximize"],
             )

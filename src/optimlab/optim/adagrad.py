@@ -14,6 +14,7 @@ from ._common import (
     FUSED_DTYPES, advance, check_fused_args, coefficients, collect_grads, hyper, new_step, resolve_foreach,
     run_update,
 )
+from ._compiled import use_compiled
 from ._docs import common_args
 
 __all__ = ["Adagrad", "adagrad_update", "adagrad_coefficients", "adagrad_sparse_update"]
@@ -177,4 +178,5 @@ class Adagrad(OptimizerBase):
                 rows, values = [rows[i] for i in dense], [values[i] for i in dense]
             coefs = coefficients(adagrad_coefficients, values, lr=lr, lr_decay=lr_decay)
             run_update(adagrad_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                       compiled=use_compiled(group, rows, tensor),
                        weight_decay=weight_decay, eps=group["eps"], maximize=group["maximize"])

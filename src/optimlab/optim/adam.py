@@ -14,6 +14,7 @@ from ._common import (
     FUSED_DTYPES, advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach,
     run_update,
 )
+from ._compiled import use_compiled
 from ._docs import common_args
 
 __all__ = ["Adam", "AdamW", "adam_update", "adam_coefficients"]
@@ -130,7 +131,7 @@ class Adam(OptimizerBase):
         check_flags(owner, foreach=foreach, amsgrad=amsgrad, maximize=maximize,
                     decoupled_weight_decay=decoupled_weight_decay, bias_correction=bias_correction)
         self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
-        check_fused_args(owner, fused, foreach, {"bias_correction=False": not bias_correction})
+        check_fused_args(owner, fused, foreach)
         for name, value in (("lr", lr), ("betas[0]", betas[0]), ("betas[1]", betas[1])):
             if isinstance(value, Tensor) and foreach and not capturable:  # as torch.optim.Adam
                 raise ValueError(f"{owner}: {name} as a Tensor needs capturable=True with foreach=True (the foreach "
@@ -172,6 +173,7 @@ class Adam(OptimizerBase):
                                  bias_correction=group["bias_correction"])
             run_update(
                 adam_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                compiled=use_compiled(group, rows, tensor),
                 lr=lr, beta1=beta1, beta2=beta2, weight_decay=weight_decay,
                 decoupled=group["decoupled_weight_decay"], amsgrad=group["amsgrad"], maximize=group["maximize"],
             )

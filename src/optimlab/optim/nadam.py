@@ -11,7 +11,8 @@ from torch import Tensor
 from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
-from ._common import advance, collect_grads, hyper, init_moments, resolve_foreach, run_update
+from ._common import advance, check_fused_args, collect_grads, hyper, init_moments, resolve_foreach, run_update
+from ._compiled import use_compiled
 from ._docs import common_args
 
 __all__ = ["NAdam", "nadam_update", "nadam_coefficients"]
@@ -134,7 +135,8 @@ class NAdam(OptimizerBase):
     """
 
     _owner = "NAdam"
-    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "momentum_schedule": "warmup"}
+    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "momentum_schedule": "warmup",
+                       "fused": None}
     _scalar_state = ("step", "mu_product")
 
     def __init__(
@@ -151,6 +153,7 @@ class NAdam(OptimizerBase):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
         momentum_schedule: str = "warmup",
     ) -> None:
         owner = self._owner
@@ -158,11 +161,12 @@ class NAdam(OptimizerBase):
         check_range(owner, "momentum_decay", momentum_decay, 0.0)
         check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_choice(owner, "momentum_schedule", momentum_schedule, SCHEDULE_CHOICES)
-        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
+        self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
             decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
-            capturable=capturable, differentiable=differentiable, momentum_schedule=momentum_schedule,
+            capturable=capturable, differentiable=differentiable, fused=fused, momentum_schedule=momentum_schedule,
         )
         super().__init__(params, defaults)
 
@@ -189,9 +193,10 @@ class NAdam(OptimizerBase):
             values = advance(steps, tensor)
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             coefs = self._coefficients(group, values, mu_products, lr, beta1, beta2, tensor)
+            rows = list(zip(params, grads, exp_avgs, exp_avg_sqs))
             run_update(
-                nadam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), coefs=coefs,
-                foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
+                nadam_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                compiled=use_compiled(group, rows, tensor), lr=lr, beta1=beta1, beta2=beta2,
                 weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             )
 

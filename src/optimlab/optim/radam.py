@@ -13,7 +13,10 @@ import math
 from . import _ops as M
 from ..checks import check_adam_args, check_flags, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
-from ._common import advance, coefficients, collect_grads, hyper, init_moments, resolve_foreach, run_update
+from ._common import (
+    advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach, run_update,
+)
+from ._compiled import use_compiled
 from ._docs import common_args
 
 __all__ = ["RAdam", "radam_update", "radam_coefficients"]
@@ -136,7 +139,8 @@ class RAdam(OptimizerBase):
     """
 
     _owner = "RAdam"
-    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "rectify_threshold": 5.0}
+    _group_defaults = {"capturable": False, "decoupled_weight_decay": False, "rectify_threshold": 5.0,
+                       "fused": None}
 
     def __init__(
         self,
@@ -151,17 +155,20 @@ class RAdam(OptimizerBase):
         maximize: bool = False,
         capturable: bool = False,
         differentiable: bool = False,
+        fused: bool | None = None,
         rectify_threshold: float = 5.0,
     ) -> None:
         owner = self._owner
         betas = check_adam_args(owner, lr, betas, eps, weight_decay)
         check_flags(owner, foreach=foreach, decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
         check_range(owner, "rectify_threshold", rectify_threshold, 4.0)
-        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
+        self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
             decoupled_weight_decay=decoupled_weight_decay, foreach=foreach, maximize=maximize,
-            capturable=capturable, differentiable=differentiable, rectify_threshold=float(rectify_threshold),
+            capturable=capturable, differentiable=differentiable, fused=fused,
+            rectify_threshold=float(rectify_threshold),
         )
         super().__init__(params, defaults)
 
@@ -183,8 +190,9 @@ class RAdam(OptimizerBase):
             lr, beta1, beta2, weight_decay = hyper(group, tensor, "lr", "beta1", "beta2", "weight_decay")
             coefs = coefficients(radam_coefficients, values, lr=lr, beta1=beta1, beta2=beta2, eps=group["eps"],
                                  rectify_threshold=group["rectify_threshold"])
+            rows = list(zip(params, grads, exp_avgs, exp_avg_sqs))
             run_update(
-                radam_update, list(zip(params, grads, exp_avgs, exp_avg_sqs)), coefs=coefs,
-                foreach=resolve_foreach(group["foreach"], params), lr=lr, beta1=beta1, beta2=beta2,
+                radam_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                compiled=use_compiled(group, rows, tensor), lr=lr, beta1=beta1, beta2=beta2,
                 weight_decay=weight_decay, decoupled=group["decoupled_weight_decay"], maximize=group["maximize"],
             )

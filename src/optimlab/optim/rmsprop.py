@@ -11,7 +11,8 @@ from torch import Tensor
 from . import _ops as M
 from ..checks import check_choice, check_flags, check_lr, check_range
 from ._base import OptimizerBase, transform_grads, tensor_mode
-from ._common import advance, coefficients, collect_grads, hyper, new_step, resolve_foreach, run_update
+from ._common import advance, check_fused_args, coefficients, collect_grads, hyper, new_step, resolve_foreach, run_update
+from ._compiled import use_compiled
 from ._docs import common_args
 
 __all__ = ["RMSprop", "rmsprop_update", "rmsprop_coefficients"]
@@ -38,7 +39,7 @@ def rmsprop_update(
     else:
         avg = M.sqrt(v)
     avg = M.add_scalar_(avg, eps, constant=True)
-    if momentum > 0:
+    if buf is not None:  # momentum > 0 (the buffer exists exactly then)
         M.addcdiv_(M.mul_(buf, momentum, constant=True), g, avg)
         M.add_(p, buf, -lr)
     else:
@@ -105,7 +106,8 @@ class RMSprop(OptimizerBase):
     """
 
     _owner = "RMSprop"
-    _group_defaults = {"capturable": False, "momentum": 0.0, "centered": False, "init_square_avg": "zeros"}
+    _group_defaults = {"capturable": False, "momentum": 0.0, "centered": False, "init_square_avg": "zeros",
+                       "fused": None}
 
     def __init__(
         self,
@@ -121,6 +123,7 @@ class RMSprop(OptimizerBase):
         maximize: bool = False,
         differentiable: bool = False,
         *,
+        fused: bool | None = None,
         init_square_avg: str = "zeros",
     ) -> None:
         owner = self._owner
@@ -131,11 +134,12 @@ class RMSprop(OptimizerBase):
         check_range(owner, "momentum", momentum, 0.0)
         check_flags(owner, foreach=foreach, centered=centered, maximize=maximize)
         check_choice(owner, "init_square_avg", init_square_avg, INIT_CHOICES)
-        self._check_common(capturable=capturable, differentiable=differentiable, foreach=foreach)
+        self._check_common(capturable=capturable, differentiable=differentiable, fused=fused, foreach=foreach)
+        check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered,
             capturable=capturable, foreach=foreach, maximize=maximize, differentiable=differentiable,
-            init_square_avg=init_square_avg,
+            fused=fused, init_square_avg=init_square_avg,
         )
         super().__init__(params, defaults)
 
@@ -171,9 +175,10 @@ class RMSprop(OptimizerBase):
             lr, weight_decay = hyper(group, tensor, "lr", "weight_decay")
             coefs = coefficients(rmsprop_coefficients, values, alpha=group["alpha"],
                                  first_grad_init=group["init_square_avg"] == "first_grad")
+            rows = list(zip(params, grads, square_avgs, momentum_buffers, grad_avgs))
             run_update(
-                rmsprop_update, list(zip(params, grads, square_avgs, momentum_buffers, grad_avgs)), coefs=coefs,
-                foreach=resolve_foreach(group["foreach"], params), lr=lr, alpha=group["alpha"], eps=group["eps"],
+                rmsprop_update, rows, coefs=coefs, foreach=resolve_foreach(group["foreach"], params),
+                compiled=use_compiled(group, rows, tensor), lr=lr, alpha=group["alpha"], eps=group["eps"],
                 weight_decay=weight_decay, momentum=group["momentum"], centered=group["centered"],
                 maximize=group["maximize"],
             )

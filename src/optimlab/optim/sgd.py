@@ -11,6 +11,7 @@ from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
 from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import check_fused_args, collect_grads, hyper, resolve_foreach, run_update
+from ._compiled import use_compiled
 from ._docs import common_args
 
 # torch 2.13's _fused_sgd_ skips whole SIMD blocks of float16/bfloat16 parameters (they never
@@ -30,7 +31,7 @@ def sgd_update(
     gradient, exactly as ``torch.optim.SGD`` does, not to ``(1 - dampening) * g``.
     """
     g = M.regularized_gradient(p, g, lr, weight_decay, decoupled=decoupled, maximize=maximize)
-    if momentum != 0:
+    if buf is not None:  # momentum != 0 (the buffer exists exactly then)
         if first:
             M.copy_(buf, g)
         else:
@@ -157,7 +158,7 @@ class SGD(OptimizerBase):
                 f"got momentum={momentum!r}, dampening={dampening!r}"
             )
         self._check_common(capturable=False, differentiable=differentiable, fused=fused, foreach=foreach)
-        check_fused_args(owner, fused, foreach, {"decoupled_weight_decay=True": decoupled_weight_decay})
+        check_fused_args(owner, fused, foreach)
         defaults = dict(
             lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
             nesterov=nesterov, maximize=maximize, foreach=foreach, differentiable=differentiable,
@@ -227,7 +228,7 @@ class SGD(OptimizerBase):
                               nesterov=rule["nesterov"], maximize=rule["maximize"], is_first_step=first)
             return
         run_update(sgd_update, rows, foreach=resolve_foreach(group["foreach"], [r[0] for r in rows]), first=first,
-                   **rule)
+                   compiled=use_compiled(group, rows, tensor_mode(group)), **rule)
 
 
 class SGDW(SGD):
@@ -257,10 +258,12 @@ class SGDW(SGD):
         maximize: bool = False,
         foreach: bool | None = None,
         differentiable: bool = False,
+        fused: bool | None = None,
     ) -> None:
         super().__init__(
             params, lr, momentum, dampening, weight_decay, nesterov,
-            maximize=maximize, foreach=foreach, differentiable=differentiable, decoupled_weight_decay=True,
+            maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
+            decoupled_weight_decay=True,
         )
 
     def __setstate__(self, state: dict) -> None:
