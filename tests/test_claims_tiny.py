@@ -172,3 +172,18 @@ def test_claims_on_a_user_problem(tmp_path, monkeypatch):
     assert r.exit_code == 0 and "on `my_model:build`" in r.output
     r = CliRunner().invoke(app, ["claims", "--tiny", "--problem", "no_such_module:build", "--out", str(out)])
     assert r.exit_code == 2 and "cannot import module" in r.output and "Traceback" not in r.output
+
+
+@pytest.mark.parametrize("mode", ["quick", "full"])
+def test_every_claim_plans_valid_runs_in_every_mode(mode, tmp_path):
+    """Planning (no runs): every claim's first round of specs passes the sweep's checks in quick and
+    full mode (full mode's extra arms, such as RMSprop on the GAN, are not run by the tiny tests)."""
+    from optimlab.lab.claims.base import Context
+    from optimlab.lab.claims.runner import MODES, all_claims
+    from optimlab.lab.sweep import check_specs
+
+    ctx = Context(MODES[mode], {}, tmp_path, None)
+    for claim in all_claims():
+        specs = claim.plan(ctx)
+        check_specs(specs)
+        assert all(s.optimizer for s in specs), claim.id

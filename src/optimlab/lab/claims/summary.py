@@ -13,6 +13,7 @@ from .adam_sgdm import tuning_text
 from .base import Claim, describe, final_loss, metric, pick, spike_count, steps_or_cap, test_score, tune, workloads
 from .figs import new_figure, save
 from .nag import tour_optimizers
+from .tuning import KNOBS, base_name
 from .verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Effect, Verdict, holm, paired_effect
 
 ADVICE = {"mnist1d_mlp": ("vision", "sgdm"), "mnist1d_cnn": ("vision", "sgdm"), "fashion_mnist": ("vision", "sgdm"),
@@ -24,6 +25,11 @@ GAN_BETA1 = 0.5  # the usual beta1 of Adam for GANs (Radford et al., 2016)
 def _rank_optimizers(ctx):
     return pick(ctx.mode, tiny=("sgdm", "adam"), quick=("sgdm", "adam"),
                 full=("sgdm", "adam", "rmsprop"))
+
+
+def _gan_fixed(optimizer: str) -> dict | None:
+    """GANs: beta1 = 0.5 for the optimizers that have a beta1 (the Adam family; not SGDM or RMSprop)."""
+    return {"beta1": GAN_BETA1} if any(k.name == "beta1" for k in KNOBS.get(base_name(optimizer), ())) else None
 
 
 class Claim14(Claim):
@@ -38,9 +44,8 @@ class Claim14(Claim):
     def _arms(self, ctx):
         out = {}
         for w in workloads(ctx, RANK_PROBLEMS):
-            fixed = {"beta1": GAN_BETA1} if w.problem == "gan" else None
             out[w] = {o: tune(ctx, w.problem, o, problem_kwargs=w.pkw,
-                              fixed=fixed if o not in ("sgdm", "nag") else None, **w.run())
+                              fixed=_gan_fixed(o) if w.problem == "gan" else None, **w.run())
                       for o in _rank_optimizers(ctx)}
         return out
 
