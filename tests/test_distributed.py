@@ -132,18 +132,6 @@ def test_both_ranks_finish_and_talk_over_loopback_only(ranks):
             assert remote in ("127.0.0.1", "0.0.0.0"), f"rank {r} talks to {remote}"
 
 
-def test_every_registry_name_is_covered():
-    assert set(optimlab_names()) <= set(NAMES)
-    assert {"lookahead", "noisy"} <= set(NAMES)  # the wrappers (around Adam) and combinations
-    assert any(n.startswith("lookahead_noisy_") for n in NAMES)
-
-
-def optimlab_names():
-    import optimlab
-
-    return optimlab.available_optimizers()
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_ddp_equals_one_process_on_the_full_batch(ranks, name):
     for res in ranks.entry("ddp", name):
