@@ -301,6 +301,8 @@ def group_dcp(rank: int, world: int, out_dir: str) -> dict:
     def resume(name, mode, uninterrupted, out):
         net, opt = fresh(name)
         train(net, opt, mine[:cut])
+        if isinstance(opt, optimlab.SWATS):
+            out["phase_at_save"] = opt.phase
         net2, opt2 = fresh(name, seed=5)
         if mode == "sharded":
             where = os.path.join(out_dir, f"dcp-{name}")

@@ -188,6 +188,7 @@ def test_distributed_checkpoint_round_trip_resumes_bit_for_bit(ranks, name):
     if name.startswith("lookahead"):
         assert "lookahead_slow" in keys and keys & {"exp_avg", "momentum_buffer"}
     if name == "swats":  # saved after the switch (switch_at=3): both phases' buffers
+        assert all(r["phase_at_save"] == "sgd" for r in res)
         assert {"exp_avg", "momentum_buffer", "phase"} <= keys
 
 
