@@ -1,6 +1,7 @@
 """SWATS against a NumPy oracle of Keskar & Socher's Algorithm 1 (both phases, the switch step and
 the estimated SGD rate), checkpoints across the switch, forcing, logging."""
 
+import copy
 import io
 import logging
 import math
@@ -105,7 +106,7 @@ def test_matches_oracle_through_the_switch(kw, foreach):
     for p, k, r in zip(ps, switched_at, rates):
         st = opt.state[p]
         if k is None:
-            assert st["phase"] == 0 and st["switch_step"] == 0 and "momentum_buffer" not in st
+            assert st["phase"] == 0 and st["switch_step"] == 0 and not st["momentum_buffer"].any()
         else:
             assert st["phase"] == 1 and st["switch_step"] == k
             assert math.isclose(float(st["sgd_lr"]), r, rel_tol=1e-10)
@@ -155,7 +156,42 @@ def test_switch_is_logged_once_and_readable(caplog):
     assert len(msgs) == 1 and "step 5" in msgs[0]
     assert opt.phase == "sgd" and opt.switch_step == 5
     assert all(r is not None and r > 0 for r in opt.sgd_lrs())
-    assert "exp_avg" not in opt.state[ps[0]] and "momentum_buffer" in opt.state[ps[0]]
+    assert opt.state[ps[0]]["momentum_buffer"].any()
+
+
+def test_state_keys_are_the_same_in_both_phases():
+    """torch.distributed.checkpoint loads into a fresh optimizer's (Adam-phase) state: the keys and
+    shapes must not change at the switch; the moments stay as they were at the switch."""
+    ps = [torch.nn.Parameter(torch.tensor(t)) for t in _params()]
+    opt = optimlab.SWATS(ps, lr=0.05, switch_at=3)
+    _run(opt, ps, 1, 1)
+    before = {i: {k: v.shape for k, v in opt.state[p].items()} for i, p in enumerate(ps)}
+    _run(opt, ps, 2, 3)
+    moments = [opt.state[p]["exp_avg"].clone() for p in ps]
+    _run(opt, ps, 4, 6)
+    assert opt.phase == "sgd"
+    assert {i: {k: v.shape for k, v in opt.state[p].items()} for i, p in enumerate(ps)} == before
+    assert all(torch.equal(opt.state[p]["exp_avg"], m) for p, m in zip(ps, moments))
+
+
+@pytest.mark.parametrize("save_at", [2, 8], ids=["adam-phase", "sgd-phase"])
+def test_checkpoint_without_the_other_phase_buffers_loads(save_at):
+    """optimlab 0.1 created the momentum buffer at the switch and freed the moments there."""
+    kw = {"lr": 0.05, "switch_at": 4}
+    ps = [torch.nn.Parameter(torch.tensor(t)) for t in _params()]
+    opt = optimlab.SWATS(ps, **kw)
+    _run(opt, ps, 1, save_at)
+    sd = copy.deepcopy(opt.state_dict())
+    params = [p.detach().clone() for p in ps]
+    expected = _run(opt, ps, save_at + 1, 12)[-1]
+    drop = ("exp_avg", "exp_avg_sq") if save_at > 4 else ("momentum_buffer",)
+    sd["state"] = {i: {k: v for k, v in st.items() if k not in drop} for i, st in sd["state"].items()}
+    ps2 = [torch.nn.Parameter(t) for t in params]
+    opt2 = optimlab.SWATS(ps2, **kw)
+    opt2.load_state_dict(sd)
+    got = _run(opt2, ps2, save_at + 1, 12)[-1]
+    for x, y in zip(got, expected):
+        assert np.array_equal(x, y)
 
 
 def test_switch_to_sgd_forces_the_switch_now():

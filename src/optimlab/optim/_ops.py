@@ -215,9 +215,15 @@ def clamp_(x: TensorOrList, low: Scalar, high: Scalar) -> TensorOrList:
 
 
 def copy_(x: TensorOrList, y: TensorOrList) -> TensorOrList:
-    """x <- y (in place)."""
+    """x <- y (in place).  Lists holding a tensor subclass are copied one by one: DTensor (FSDP2's
+    parameters) has no sharding rule for ``_foreach_copy_`` (torch 2.13), while it has one for the
+    other ``_foreach_*`` kernels used here."""
     if _one(x):
         return x.copy_(y)
+    if any(type(t) not in (Tensor, torch.nn.Parameter) for t in (*x, *y)):
+        for a, b in zip(x, y):
+            a.copy_(b)
+        return x
     torch._foreach_copy_(x, y)
     return x
 

@@ -119,11 +119,18 @@ class SWATS(OptimizerBase):
     criterion, the granularity, the fallback rate and the switch itself are tensor operations over
     all parameters at once.  In eager mode one ``.tolist()`` per step reads the phases and whether
     anything switched (the only host synchronisation besides a Tensor ``lr``), so that each
-    parameter runs only its own phase's update and the Adam moments are freed at the switch.
-    While ``torch.compile`` traces the step, nothing is read back: both phases' updates are
-    computed and ``torch.where`` keeps the right one (the momentum buffer exists from the first
-    step and the Adam moments are kept), which makes the compiled step one graph whatever the
-    phase, at the cost of both updates per step.
+    parameter runs only its own phase's update.  While ``torch.compile`` traces the step, nothing
+    is read back: both phases' updates are computed and ``torch.where`` keeps the right one, which
+    makes the compiled step one graph whatever the phase, at the cost of both updates per step.
+
+    **The same state keys in both phases.**  The Adam moments and the momentum buffer all exist
+    from a parameter's first step and are kept after the switch (three buffers like the
+    parameter, as AMSGrad keeps), so the state never changes shape.  What relies on it: a
+    compiled step, and ``torch.distributed.checkpoint``, which loads a checkpoint into the state of
+    a fresh optimizer after one zero step (an Adam-phase template): with the moments freed at the
+    switch, a checkpoint taken after the switch could not be loaded by ``dcp.load`` (missing keys)
+    nor by ``set_optimizer_state_dict(..., broadcast_from_rank0=True)`` (the buffer came back as a
+    plain tensor beside DTensor parameters).
 
     **Sharded parameters: the same decision on every rank.**  The projections are sums over a
     tensor's elements.  For a DTensor parameter (FSDP2's ``fully_shard``) each rank sums its shard
@@ -132,7 +139,15 @@ class SWATS(OptimizerBase):
     rank owns whole parameters (``ZeroRedundancyOptimizer``), pass ``process_group``: the
     "model"-granularity decision (any tensor's criterion) and the fallback rate (the median of
     the positive estimates) are then reduced over that group, so all ranks switch at the same step
-    with the same rates as one process would.
+    with the same rates as one process would.  ZeRO's own ``process_group=`` keyword is ZeRO's,
+    so hand SWATS's through ``functools.partial``::
+
+        ZeroRedundancyOptimizer(model.parameters(), lr=1e-3,
+                                optimizer_class=functools.partial(SWATS, process_group=group))
+
+    Without it each rank decides from the parameters it owns, and the ranks switch at different
+    steps (``tests/test_distributed.py`` builds such a case, and checks both settings against one
+    process).
 
     **Forcing the switch.**  ``switch_at=K`` switches (with the current estimate) at step K if the
     criterion has not fired before; :meth:`switch_to_sgd` switches now.
@@ -181,8 +196,8 @@ class SWATS(OptimizerBase):
     State per parameter: ``step`` and ``phase`` (0-d float32 tensors: 0 Adam, 1 SGD), ``proj_lr``
     (:math:`\gamma_k`), ``proj_lr_avg`` (:math:`\lambda_k`), ``sgd_lr`` (:math:`\Lambda`, 0 before the
     switch), ``switch_lr`` (the ``lr`` at the switch) and ``switch_step`` (0 before the switch), all
-    0-d tensors; ``exp_avg`` and ``exp_avg_sq`` in the Adam phase (freed at the switch in eager
-    mode); ``momentum_buffer`` from the switch on (from the first step while compiled).
+    0-d tensors; ``exp_avg`` and ``exp_avg_sq`` (the Adam phase's moments, kept unchanged after
+    the switch) and ``momentum_buffer`` (zero until the switch), like the parameter.
 
     Example:
         >>> import torch, optimlab
@@ -281,9 +296,10 @@ class SWATS(OptimizerBase):
             self._log_switch(ps, "forced by switch_to_sgd()")
 
     # ----------------------------------------------------------------------------- step
-    def _init_group(self, group, params, grads, steps, traced: bool) -> bool:
-        """Collect the group's parameters with a gradient; create their state on the first step
-        (traced: with the SGD phase's buffers too, so that the state never changes shape)."""
+    def _init_group(self, group, params, grads, steps) -> bool:
+        """Collect the group's parameters with a gradient; create their state on the first step,
+        both phases' buffers (the state never changes shape; a checkpoint of optimlab 0.1, which
+        freed the moments at the switch, gets the missing buffers as zeros)."""
         collect_grads(self._owner, group, params, grads)
         for p in params:
             st = self.state[p]
@@ -292,14 +308,11 @@ class SWATS(OptimizerBase):
                 st["step"] = new_step(p, group)
                 st["phase"] = torch.zeros((), dtype=torch.float32, device=st["step"].device)
                 st["switch_step"] = torch.zeros((), dtype=torch.float32, device=st["step"].device)
-                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 for key in ("proj_lr", "proj_lr_avg", "sgd_lr", "switch_lr"):
                     st[key] = torch.zeros((), dtype=real, device=p.device)
-            if traced:
-                for key in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
-                    if key not in st:
-                        st[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            for key in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
+                if key not in st:
+                    st[key] = torch.zeros_like(p, memory_format=torch.preserve_format)
             steps.append(st["step"])
         return bool(params)
 
@@ -309,7 +322,7 @@ class SWATS(OptimizerBase):
         for group in self.param_groups:
             params, grads, steps = [], [], []
             traced = tensor_mode(group)
-            if not self._init_group(group, params, grads, steps, traced):
+            if not self._init_group(group, params, grads, steps):
                 continue
             transform_grads(grad_transform, group, params, grads)
             values = advance(steps, traced)
@@ -554,8 +567,7 @@ class SWATS(OptimizerBase):
             st["switch_step"].copy_(st["step"])
             st["sgd_lr"].fill_(float(chosen))
             st["switch_lr"].fill_(float(lr))
-            st["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            del st["exp_avg"], st["exp_avg_sq"]
+            st["momentum_buffer"].zero_()
 
     def _log_switch(self, params, reason: str) -> None:
         if not params:
