@@ -212,3 +212,24 @@ def test_generated_gradient_noise_equals_the_reference_draw(dtype, monkeypatch):
     for p, q in zip(generated, reference):
         torch.testing.assert_close(p, q, rtol=tol, atol=tol)
     assert float(generated[0].std()) > 0.3  # three draws of sd sqrt(0.5)/(1+t)^0.275 summed
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_swats_adam_phase_on_the_generated_kernel_equals_the_reference(always_generated, monkeypatch):
+    """SWATS's Adam phase returns the two projections its switch needs; through the generated kernel
+    (the scratch path switched off) the step, the projections, the switch step and the SGD rate equal
+    the per-tensor reference (float64: the switch decision is a comparison of estimates)."""
+    from optimlab.optim import swats
+
+    monkeypatch.setattr(swats, "kernel_ok", lambda *a, **k: False)
+    ps, qs = _params(torch.float64), _params(torch.float64)
+    gen = optimlab.SWATS(ps, lr=1e-2, switch_eps=1e-3)
+    ref = optimlab.SWATS(qs, lr=1e-2, switch_eps=1e-3, fused=False)
+    _steps(gen, ps, 12)
+    _steps(ref, qs, 12)
+    assert always_generated
+    assert gen.switch_step == ref.switch_step and gen.switch_step is not None
+    for a, b in zip(gen.sgd_lrs(), ref.sgd_lrs()):
+        assert (a is None and b is None) or a == pytest.approx(b, rel=1e-9)
+    for p, q in zip(ps, qs):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-12)

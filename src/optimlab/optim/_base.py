@@ -150,7 +150,8 @@ def kernel_ok(group: dict, rows: Sequence[Sequence[Tensor | None]], kernel: str,
         if not fused:
             return False
         if all(r[0].is_floating_point() and r[0].device.type == "cpu" for r in rows):
-            _log_once(owner, f"{owner}: fused=True runs the reference rule for this group: torch.{kernel} is used "
+            _log_once(owner, f"{owner}: fused=True runs the generated kernel (or the reference rule) for this group: "
+                             f"torch.{kernel} is used "
                              f"only on plain CPU tensors of dtype "
                              f"{', '.join(sorted(str(d).replace('torch.', '') for d in dtypes))} with parameter, "
                              f"gradient and state laid out alike")

@@ -11,7 +11,7 @@ from torch import Tensor
 from . import _ops as M
 from ..checks import check_adam_args, check_choice, check_flags, check_int, check_range
 from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
-from ._compiled import run_compiled, split_rows, use_compiled
+from . import _compiled
 from ._common import ZeroScratch, advance, check_fused_args, collect_grads, hyper, new_step, opmath_rows, resolve_foreach
 from ._docs import common_args
 
@@ -379,7 +379,7 @@ class SWATS(OptimizerBase):
         found = None
         if kernel_ok(group, rows, "_fused_adam_", SCRATCH_DTYPES, owner=self._owner):
             found = self._fused_adam_steps(rows, [states[i]["step"] for i in adam_idx], ks, rule)
-        elif use_compiled(group, rows, False):
+        elif _compiled.use_compiled(group, rows, False):
             found = self._generated_adam(rows, ks, rule)
         if found is None:
             rows, write_back = opmath_rows(rows)
@@ -399,10 +399,10 @@ class SWATS(OptimizerBase):
     def _generated_adam(rows, ks, rule) -> list | None:
         """The Adam phase through the kernel generated from :func:`swats_adam_update` for the rows
         it takes (the per-tensor rule for the others); None when no kernel can be built."""
-        ok, rest = split_rows(rows)
+        ok, rest = _compiled.split_rows(rows)
         coefs = [swats_step_size(step=k, lr=rule["lr"], beta1=rule["beta1"], beta2=rule["beta2"]) for k in ks]
         adam_rule = {k: v for k, v in rule.items() if k != "lr"}
-        got = run_compiled(swats_adam_update, [rows[i] for i in ok], [coefs[i] for i in ok], adam_rule)
+        got = _compiled.run_compiled(swats_adam_update, [rows[i] for i in ok], [coefs[i] for i in ok], adam_rule)
         if got is None:
             return None
         found = [None] * len(rows)
