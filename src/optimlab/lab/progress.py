@@ -56,7 +56,7 @@ class SweepProgress:
 
     def __init__(self, root: Path, total: int, todo: int, executor: str, bar: bool = False):
         self.path = Path(root) / LOG_NAME
-        self.todo, self.t0 = todo, time.perf_counter()
+        self.todo, self.t0, self.first = todo, time.perf_counter(), None
         self.running = self.done = self.failed = 0
         self.workers: dict[str, list] = {}  # worker -> [runs, busy seconds]
         self.bar = _runs_bar(todo) if bar and todo else None
@@ -69,14 +69,17 @@ class SweepProgress:
             f.write(line + "\n")
 
     def eta(self) -> float | None:
-        if not self.done:
+        """Seconds left at this call's throughput since its first run started (None before a run finished)."""
+        if not self.done or self.first is None:
             return None
-        return (time.perf_counter() - self.t0) / self.done * (self.todo - self.done)
+        return (time.perf_counter() - self.first) / self.done * (self.todo - self.done)
 
     def _counts(self) -> dict:
         return {"running": self.running, "done": f"{self.done}/{self.todo}", "failed": self.failed}
 
     def start(self, spec: RunSpec) -> None:
+        if self.first is None:
+            self.first = time.perf_counter()  # after the executor started (a Ray connection takes seconds)
         self.running += 1
         self._event("start", key=spec.key(), run=_label(spec), **self._counts())
         self._show()

@@ -106,6 +106,7 @@ class MlflowTracker(Tracker):
             artifacts = (store / "artifacts").as_uri()
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")  # a missing server fails in seconds, not minutes
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # not a line per run on stdout
         self.uri, self.experiment = tracking_uri, experiment or root.name
         self.client = MlflowClient(tracking_uri=tracking_uri)
         try:
