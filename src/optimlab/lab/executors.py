@@ -5,8 +5,9 @@ folder: the sweep (:mod:`optimlab.lab.sweep`, the driver) locks, writes and resu
 guarantee of the folder holds whatever the executor, and workers need no shared disk.
 
 * :class:`InlineExecutor`: one run at a time, in this process (``workers=1``).
-* :class:`LocalPool`: ``workers`` processes started with the "spawn" method, ``torch.set_num_threads(1)``
-  each, SIGINT ignored (they start with it ignored, so a Ctrl-C at the terminal reaches only this
+* :class:`LocalPool`: ``workers`` processes started with the "spawn" method, one thread each
+  (``torch.set_num_threads(1)``, and ``OMP_NUM_THREADS=1`` unless set: with OpenMP's default team the
+  workers' steps took twice as long on 2 cores, as measured by ``benchmarks/ray_vs_local.py``), SIGINT ignored (they start with it ignored, so a Ctrl-C at the terminal reaches only this
   process), and a watchdog thread that ends a worker at once when this process dies or asks it to
   stop.  :meth:`~Executor.cancel` stops the workers within about a second (their runs are redone on
   resume).
@@ -32,6 +33,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -181,8 +183,13 @@ class LocalPool(Executor):
     def submit(self, spec: RunSpec, progress: bool = False):
         if self._pool is None:
             self._start()
-        with sigint_ignored():  # a worker spawned now starts with SIGINT ignored
-            return self._pool.submit(run_task, spec.to_dict(), import_dirs(), task_env())
+        with sigint_ignored(), _one_omp_thread():  # a worker spawned now starts with SIGINT ignored, one thread
+            try:
+                return self._pool.submit(run_task, spec.to_dict(), import_dirs(), task_env())
+            except BrokenProcessPool:  # a worker died (its runs are recorded failed): a fresh pool for the rest
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._start()
+                return self._pool.submit(run_task, spec.to_dict(), import_dirs(), task_env())
 
     def wait(self, handles: list, timeout: float) -> list:
         done, _ = wait(handles, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -206,6 +213,19 @@ class LocalPool(Executor):
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+@contextmanager
+def _one_omp_thread():
+    """``OMP_NUM_THREADS=1`` (unless the user set it) for the processes spawned inside the block."""
+    if "OMP_NUM_THREADS" in os.environ:
+        yield
+        return
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("OMP_NUM_THREADS", None)
 
 
 class WorkerLost(RuntimeError):

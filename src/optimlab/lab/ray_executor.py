@@ -88,6 +88,7 @@ class RayExecutor(Executor):
         self._owned = False  # whether this executor started ray.init (and shuts it down)
         self._live: set = set()
         self._slots: tuple[float, int] = (0.0, 1)
+        self._warned: set = set()
 
     def describe(self) -> str:
         return f"ray at {self.address}" if self.address else "ray (local instance)"
@@ -129,6 +130,11 @@ class RayExecutor(Executor):
         ray = self._connect()
         options = {**spec_resources(spec), "max_retries": self.max_retries, "retry_exceptions": False,
                    "name": f"optimlab run {spec.key()}"}
+        gpus = options.get("num_gpus", 0)
+        if gpus and ray.cluster_resources().get("GPU", 0) < gpus and spec.problem not in self._warned:
+            self._warned.add(spec.problem)
+            log.warning("ray: runs of %s ask for %g GPU(s) and the cluster has %g: they wait for a GPU node",
+                        spec.problem, gpus, ray.cluster_resources().get("GPU", 0))
         ref = _remote(ray).options(**options).remote(spec.to_dict(), import_dirs(), task_env())
         self._live.add(ref)
         return ref
