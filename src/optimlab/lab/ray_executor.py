@@ -152,7 +152,10 @@ class RayExecutor(Executor):
         self._live.discard(handle)
         try:
             return ray.get(handle)
-        except ray.exceptions.RayError as exc:
+        except ray.exceptions.RayTaskError as exc:  # the task itself raised (optimlab missing on a node...): no retry
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise WorkerLost(f"Ray: the task raised {last}") from exc
+        except ray.exceptions.RayError as exc:  # its worker or node died, more often than the retries allow
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise WorkerLost(f"Ray: {type(exc).__name__} after {self.max_retries} retries: {first}") from exc
 
