@@ -18,6 +18,7 @@ temp folder; :meth:`Cluster.stop` kills exactly those processes by id.
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -112,6 +113,8 @@ class Cluster:
                 except ProcessLookupError:
                     pass
             time.sleep(0.5)
+        if not self.pids():
+            shutil.rmtree(self.temp, ignore_errors=True)  # the session's logs and sockets
 
     def env(self, **extra) -> dict:
         """The environment of a driver process of this cluster."""
