@@ -55,3 +55,39 @@ def run_cli(tmp_path: Path, *args, cwd: Path, timeout: float = 300, **kw) -> sub
     """Run ``optimlab ARGS`` in ``cwd`` through :func:`launcher`; return the completed process."""
     return subprocess.run([sys.executable, str(launcher(tmp_path)), *map(str, args)], cwd=cwd, env=cli_env(),
                           capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def family(groups: list[int]) -> list[int]:
+    """Live processes in the process groups ``groups`` (started with ``start_new_session``) and their
+    descendants (a child may start a session of its own): the processes a test started, by id."""
+    procs = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                st = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if st[0] != "Z":
+                procs[int(d)] = (int(st[1]), int(st[2]))  # ppid, pgid
+    ours = {p for p, (_, g) in procs.items() if g in groups}
+    while True:
+        more = {p for p, (pp, _) in procs.items() if pp in ours} - ours
+        if not more:
+            return sorted(ours)
+        ours |= more
+
+
+def kill_family(groups: list[int], timeout: float = 10.0) -> list[int]:
+    """SIGKILL :func:`family` (``groups``) until none is left or ``timeout``; the ones left."""
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while (left := family(groups)) and time.time() < deadline:
+        for p in left:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    return family(groups)

@@ -135,7 +135,8 @@ def test_claims_probe_uses_adabounds_own_bounds(monkeypatch):
     assert (out["lower"], out["upper"]) == (lo, hi) and math.isfinite(hi)
 
 
-@pytest.mark.parametrize("module", ["runner", "compare", "report", "sweep", "store", "executors", "result", "spec"])
+@pytest.mark.parametrize("module", ["runner", "compare", "report", "sweep", "store", "executors", "result", "spec",
+                                    "ray_executor", "tracking", "progress"])
 def test_lab_functions_are_short(module):
     """The loop, the comparison and the report read through named helpers (nanoGPT's loop is the model)."""
     tree = ast.parse((LAB / f"{module}.py").read_text())

@@ -127,3 +127,50 @@ def test_user_problem_by_import_path(tmp_path, monkeypatch):
     res = run(spec)
     assert res.status == "ok" and res.evals["train_loss"][-1] < res.evals["train_loss"][0]
     assert {"val_acc", "test_acc", "gap"} <= set(res.final)
+
+
+def test_progress_log_has_a_line_per_event_and_the_bar_shows_the_counts(tmp_path, monkeypatch):
+    import io
+
+    from lab_helpers import write_user_problem
+
+    from optimlab.lab.problems import allow_import_from
+    from optimlab.lab.progress import read_progress_log
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    write_user_problem(tmp_path, 0)  # every step raises: a failed run
+    allow_import_from("userprob:build", tmp_path)
+    specs = grid("quadratic", ["sgdm", "adam", "nag"], [0.05], [0], steps=20, eval_every=10,
+                 problem_kwargs={"size": "tiny"})
+    specs.append(RunSpec(problem="userprob:build", optimizer="sgd", lr=0.1, steps=4, eval_every=2))
+    out = tmp_path / "out"
+    term = Terminal()
+    monkeypatch.setattr(sys, "stderr", term)
+    results = run_sweep(specs, out, progress=True)
+    monkeypatch.undo()
+    events = read_progress_log(out)
+    names = [e["event"] for e in events]
+    assert names[0] == "sweep-start" and names[-1] == "sweep-end"
+    assert (events[0]["total"], events[0]["todo"], events[0]["finished"]) == ("4", "4", "0")
+    assert names.count("start") == 4 and names.count("finish") == 3 and names.count("fail") == 1
+    for s in specs:  # each run: one start, then one finish or fail, naming its key
+        mine = [e for e in events if e.get("key") == s.key()]
+        assert [e["event"] for e in mine] == ["start", "fail" if s.problem.startswith("user") else "finish"]
+        assert mine[1]["status"] == results[s.key()].status and float(mine[1]["secs"]) >= 0
+        assert mine[1]["worker"].endswith(f":{os.getpid()}")  # inline: this process ran it
+    fail = next(e for e in events if e["event"] == "fail")
+    assert fail["error"] == "RuntimeError: user code is broken"
+    times = [e["time"] for e in events]
+    assert times == sorted(times)
+    done = [e["done"] for e in events if e["event"] in ("finish", "fail")]
+    assert done == ["1/4", "2/4", "3/4", "4/4"] and events[-2]["event"] == "worker" and events[-2]["runs"] == "4"
+    assert [e["eta"] for e in events if e["event"] in ("finish", "fail")][-1] == "0s"
+    assert events[-1]["ok"] == "3" and events[-1]["failed"] == "1"
+    bar = term.getvalue()
+    assert "4/4" in bar and "failed 1" in bar and "runs/min each" in bar
+    run_sweep(specs, out, retry_failed=False)  # a resumed call with nothing to do logs that too
+    again = read_progress_log(out)[len(events):]
+    assert [e["event"] for e in again] == ["sweep-start", "sweep-end"] and again[0]["todo"] == "0"

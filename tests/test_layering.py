@@ -152,5 +152,13 @@ def test_each_module_imports_alone_and_respects_the_layers(layer):
         assert not {m for m in loaded if in_layer(m, "optimlab.lab")}, layer
 
 
+@pytest.mark.parametrize("name", ["optimlab.lab", "optimlab.lab.ray_executor", "optimlab.lab.tracking", "optimlab.cli"])
+def test_optional_engines_are_imported_only_when_used(name):
+    """Ray, MLflow and TensorBoard are extras: importing the lab, its Ray and tracking modules or the CLI
+    loads none of them (they are imported when an executor or a tracker is built)."""
+    loaded = {m.split(".")[0] for m in _loaded_by(name)}
+    assert not loaded & {"ray", "mlflow", "tensorboard"}, sorted(loaded & {"ray", "mlflow", "tensorboard"})
+
+
 def test_cli_imports():
     assert "optimlab.cli" in _loaded_by("optimlab.cli")

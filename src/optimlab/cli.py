@@ -34,6 +34,12 @@ PROGRESS_HELP = "show a progress bar on stderr (only on a terminal)"
 RETRY_HELP = "rerun runs that failed before (default: yes; a failure may come from code fixed since)"
 _PASS_THROUGH = (typer.Exit, typer.Abort, getattr(typer, "TyperException", typer.Exit))  # typer's own exits
 _LAB_EXTRAS = {"numpy", "matplotlib", "sklearn", "typer", "tqdm", "filelock", "click"}
+_OPTIONAL = {"ray", "mlflow", "tensorboard"}  # engines and sinks behind their own extras: the error names the extra
+EXECUTOR_HELP = "where runs execute: local (this machine: --workers processes) or ray (Ray tasks)"
+ADDRESS_HELP = "with --executor ray: the cluster's HOST:PORT (default: RAY_ADDRESS, else a local Ray instance)"
+TRACK_HELP = "also record every run in mlflow or tensorboard (repeatable)"
+TRACKING_URI_HELP = "with --track mlflow: a tracking server or store URI (default: sqlite store in OUT/mlruns/)"
+EXPERIMENT_HELP = "with --track mlflow: the experiment's name (default: OUT's folder name)"
 
 
 def _bug(exc: BaseException) -> None:
@@ -61,6 +67,9 @@ def _errors(fn):
             typer.echo(f"Error: {msg}", err=True)
             raise typer.Exit(2)
         except ImportError as exc:
+            if (exc.name or "").split(".")[0] in _OPTIONAL:
+                typer.echo(f"Error: {exc}", err=True)
+                raise typer.Exit(2)
             if (exc.name or "").split(".")[0] not in _LAB_EXTRAS:
                 _bug(exc)
                 raise typer.Exit(1)
@@ -236,6 +245,26 @@ def _optimizer_kwargs(names: list[str], items: List[str]) -> dict:
     return {k: v for k, v in okw.items() if v}
 
 
+def _check_engine(executor: str, address: Optional[str], workers: int, track: List[str],
+                  tracking_uri: Optional[str], experiment: Optional[str]) -> None:
+    """The executor and tracking options, checked before any run (one line naming the conflict)."""
+    from optimlab.checks import check_choice
+    from optimlab.lab.executors import EXECUTORS
+    from optimlab.lab.tracking import TRACKERS
+
+    check_choice("--executor", "executor", executor, EXECUTORS)
+    if address is not None and executor != "ray":
+        raise ValueError(f"--address is for --executor ray, got --address {address} with --executor {executor}")
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    for t in track:
+        check_choice("--track", "track", t, TRACKERS)
+    if tracking_uri is not None and "mlflow" not in track:
+        raise ValueError("--tracking-uri needs --track mlflow")
+    if experiment is not None and "mlflow" not in track:
+        raise ValueError("--experiment needs --track mlflow")
+
+
 def _check_failures(results: dict, out: Path) -> None:
     """Exit 1 when every run failed; warn (one line) when some did."""
     failed = [r for r in results.values() if r.status == "failed"]
@@ -270,7 +299,12 @@ def compare(
                                      help="optimizer keyword [name:]key=value; without name: all (repeatable)"),
     schedule: Optional[str] = typer.Option(None, help='lr schedule name, or JSON {"name": ..., "kwargs": ...}'),
     schedule_kw: List[str] = typer.Option([], "--schedule-kw", help="schedule keyword key=value (repeatable)"),
-    workers: int = typer.Option(1, help="worker processes"),
+    workers: int = typer.Option(1, help="worker processes (--executor local)"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    track: List[str] = typer.Option([], "--track", help=TRACK_HELP),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help=EXPERIMENT_HELP),
     report: bool = typer.Option(True, help="write OUT/report/index.html"),
     out: Path = typer.Option(DEFAULT_OUT, "--out", help=OUT_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
@@ -285,16 +319,23 @@ def compare(
     from optimlab.lab.report import text_table
 
     out = _out_dir(out, "compare")
+    _check_engine(executor, address, workers, track, tracking_uri, experiment)
     _allow_user_problem(problem)
     names = _csv(optimizers)
     plan = plan_comparison(problem, names, lrs=_csv(lrs, float) or None, trials=trials, lr_range=(lr_min, lr_max),
                            lr_method=lr_method, seeds=seeds, tune_seeds=tune_seeds, steps=steps, eval_every=eval_every,
                            size=size, problem_kwargs=_parse_kv(problem_kw, "--problem-kw"),
                            optimizer_kwargs=_optimizer_kwargs(names, opt_kw), schedule=_schedule(schedule, schedule_kw))
-    comp = run_comparison(plan, out, workers=workers, progress=progress, retry_failed=retry_failed)
+    comp = run_comparison(plan, out, workers=workers, executor=executor, address=address, progress=progress,
+                          retry_failed=retry_failed, track=track, tracking_uri=tracking_uri, experiment=experiment)
     typer.echo(text_table(comp.rows))
     if report:
-        typer.echo(f"\nreport: {write_report(out)}")
+        index = write_report(out)
+        typer.echo(f"\nreport: {index}")
+        if "mlflow" in track:
+            from optimlab.lab.tracking import MlflowTracker
+
+            MlflowTracker(out, tracking_uri, experiment).log_report(index.parent, "report")
     _check_failures(comp.results, out)
 
 
@@ -379,7 +420,12 @@ def claims(
                                           help="your problem package.module:function: run the claims that apply to it"),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="folder with the data files (Fashion-MNIST's IDX "
                                             "files); default: OPTIMLAB_DATA_DIR, then Debian's install folder"),
-    workers: int = typer.Option(2, "--workers", help="worker processes"),
+    workers: int = typer.Option(2, "--workers", help="worker processes (--executor local)"),
+    executor: str = typer.Option("local", "--executor", help=EXECUTOR_HELP),
+    address: Optional[str] = typer.Option(None, "--address", help=ADDRESS_HELP),
+    track: List[str] = typer.Option([], "--track", help=TRACK_HELP),
+    tracking_uri: Optional[str] = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
+    experiment: Optional[str] = typer.Option(None, "--experiment", help=EXPERIMENT_HELP),
     out: Path = typer.Option(Path("optimlab-claims"), "--out", help=OUT_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
     markdown: bool = typer.Option(False, "--markdown", help="print the verdict table of OUT/claims.json and stop"),
@@ -404,8 +450,10 @@ def claims(
         return
     if quick and tiny:
         raise ValueError("claims: --quick and --tiny are exclusive, got both")
+    _check_engine(executor, address, workers, track, tracking_uri, experiment)
     data = run_claims(only=only, mode="tiny" if tiny else "quick" if quick else "full", out=out, workers=workers,
-                      progress=progress, problem=problem, data_dir=data_dir)
+                      progress=progress, problem=problem, data_dir=data_dir, executor=executor, address=address,
+                      track=track, tracking_uri=tracking_uri, experiment=experiment)
     for c in data["claims"]:
         if c["verdict"] != "n/a":
             tag = " (mechanism)" if c.get("kind") == "mechanism" else ""

@@ -56,7 +56,20 @@ problem or probe has changed source since.  An unreadable result.json is named i
 redone.  Ctrl-C raises ``SweepInterrupted`` (a ``KeyboardInterrupt``) within about a second,
 workers stopped, finished runs kept.  Several processes may share one results folder: each run is
 written under its own lock (``root/.locks``).  Reading a folder never imports or calls anything
-named in it.
+named in it.  Every event of a sweep (start, finish, fail: time, worker, run key) goes to
+``root/progress.log``.
+
+Executors and tracking
+----------------------
+Where runs execute: ``executor="local"`` (the default: inline for ``workers=1``, else a pool of
+``workers`` processes) or ``"ray"`` (each run a Ray task on ``address``, ``RAY_ADDRESS`` or a local
+instance; ``optimlab[ray]``), or an ``Executor`` object (``optimlab.lab.executors``,
+``optimlab.lab.ray_executor.RayExecutor(address, max_retries=3)``).  Whatever the executor, this
+process writes the results folder from the results the workers return.  ``track=("mlflow",
+"tensorboard")`` also records every run in MLflow (``tracking_uri``, ``experiment``) and in
+TensorBoard event files (``optimlab[track]``; see ``optimlab.lab.tracking``).  ``run_sweep``,
+``compare`` and ``run_claims`` all take ``executor``, ``address``, ``track``, ``tracking_uri`` and
+``experiment``.
 
 Comparison and report
 ---------------------

@@ -27,8 +27,9 @@ from typing import Any, Iterable
 from ..checks import check_choice, check_int
 from .result import RunResult, score, steps_to_target, tail_loss
 from .spec import RunSpec, grid, lr_grid, run_defaults
+from .executors import Executor
 from .store import atomic_write, ensure_writable_dir, folder_lock
-from .sweep import check_specs, run_sweep
+from .sweep import check_specs, open_executor, run_sweep
 
 __all__ = ["Comparison", "ComparePlan", "compare", "plan_comparison", "run_comparison", "lr_find", "leaderboard",
            "choose_lrs", "group_results", "problem_label"]
@@ -315,34 +316,44 @@ def _save_comparison(root: Path, plan: ComparePlan, specs: list[RunSpec], chosen
         atomic_write(root / "comparison.json", json.dumps(data, indent=2))
 
 
-def run_comparison(plan: ComparePlan, out: str | Path, *, workers: int = 1, progress: bool = False,
-                   retry_failed: bool = True) -> Comparison:
+def run_comparison(plan: ComparePlan, out: str | Path, *, workers: int = 1, executor: str | Executor | None = None,
+                   address: str | None = None, progress: bool = False, retry_failed: bool = True,
+                   track: tuple | list = (), tracking_uri: str | None = None,
+                   experiment: str | None = None) -> Comparison:
     """Run ``plan`` under results folder ``out`` (tuning, choice, the chosen rates on every seed),
-    reusing every finished run (see :func:`~optimlab.lab.sweep.run_sweep` for ``retry_failed``);
-    save ``out/comparison.json``; return the data."""
+    reusing every finished run; save ``out/comparison.json``; return the data.  ``executor``,
+    ``address``, ``workers``, ``retry_failed`` and ``track``/``tracking_uri``/``experiment``: as
+    :func:`~optimlab.lab.sweep.run_sweep` (one executor serves both phases)."""
     root = ensure_writable_dir(out, "compare")
     specs = plan.tuning_specs()
-    sweep = dict(workers=workers, progress=progress, retry_failed=retry_failed)
-    results = run_sweep(specs, root, **sweep)
-    chosen = choose_lrs(results.values())
-    final = [s for s in plan.final_specs(chosen) if s.key() not in results]
-    if final:
-        results.update(run_sweep(final, root, **sweep))
-        specs += final
+    with open_executor(executor, workers=workers, address=address) as ex:
+        sweep = dict(executor=ex, progress=progress, retry_failed=retry_failed, track=track,
+                     tracking_uri=tracking_uri, experiment=experiment)
+        results = run_sweep(specs, root, **sweep)
+        chosen = choose_lrs(results.values())
+        final = [s for s in plan.final_specs(chosen) if s.key() not in results]
+        if final:
+            results.update(run_sweep(final, root, **sweep))
+            specs += final
     rows = leaderboard(results.values(), chosen)
     _save_comparison(root, plan, specs, chosen)
     return Comparison(root, specs, results, chosen, rows, plan.settings())
 
 
-def compare(problem: str, optimizers: list[str], *, out: str | Path, workers: int = 1, progress: bool = False,
-            retry_failed: bool = True, **options: Any) -> Comparison:
+def compare(problem: str, optimizers: list[str], *, out: str | Path, workers: int = 1,
+            executor: str | Executor | None = None, address: str | None = None, progress: bool = False,
+            retry_failed: bool = True, track: tuple | list = (), tracking_uri: str | None = None,
+            experiment: str | None = None, **options: Any) -> Comparison:
     """Compare ``optimizers`` on ``problem`` with the same lr-tuning budget; results go under ``out``.
 
     ``options`` are those of :func:`plan_comparison` (``lrs``, ``trials``, ``lr_range``, ``lr_method``,
     ``seeds``, ``tune_seeds``, ``steps``, ``eval_every``, ``size``, ``problem_kwargs``,
     ``optimizer_kwargs``, ``schedule``, ``target_loss``).  Returns a :class:`Comparison`; the HTML
-    report is :func:`optimlab.lab.write_report(out) <optimlab.lab.report.write_report>`.
+    report is :func:`optimlab.lab.write_report(out) <optimlab.lab.report.write_report>`.  Where runs
+    execute (``workers``, ``executor="local"|"ray"``, ``address``) and where they are recorded
+    (``track``, ``tracking_uri``, ``experiment``): as :func:`~optimlab.lab.sweep.run_sweep`.
     """
     ensure_writable_dir(out, "compare")
     plan = plan_comparison(problem, optimizers, **options)
-    return run_comparison(plan, out, workers=workers, progress=progress, retry_failed=retry_failed)
+    return run_comparison(plan, out, workers=workers, executor=executor, address=address, progress=progress,
+                          retry_failed=retry_failed, track=track, tracking_uri=tracking_uri, experiment=experiment)

@@ -5,6 +5,7 @@ Layout::
     <root>/runs/<key>/spec.json       written first (the spec, canonical JSON)
     <root>/runs/<key>/metrics.jsonl   append-only: {"step", "loss"} / {"step", "eval": {...}} / {"step", "probe": {...}}
     <root>/runs/<key>/result.json     written last, atomically (temp file + os.replace): the run is done
+    <root>/progress.log               one line per event of every sweep on this folder (progress.py)
     <root>/report/                    the HTML report, figures and CSV/JSON tables (report.py)
     <root>/.locks/                    lock files: one per run being written, one for the folder's shared files
 
@@ -12,7 +13,8 @@ A directory without a readable ``result.json`` is an unfinished run: it is clear
 scratch.  An unreadable one (empty, cut short, not a result) is named in a warning and treated the
 same way.  Several processes may share a results folder: a run is written only by the holder of its
 lock (:func:`run_lock`), the report and ``comparison.json`` only by the holder of the folder's lock
-(:func:`folder_lock`).  Reading a folder is reading data: nothing named in it is imported or called.
+(:func:`folder_lock`).  A sweep's driver writes a run's directory from the result its executor
+returned (:func:`write_run`): the workers need no access to the folder.  Reading a folder is reading data: nothing named in it is imported or called.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .result import RunResult
 from .spec import RunSpec
 
 __all__ = ["run_dir", "is_done", "read_result", "load_result", "load_results", "write_result", "prepare_run_dir",
-           "atomic_write", "ensure_writable_dir", "run_lock", "folder_lock"]
+           "atomic_write", "ensure_writable_dir", "run_lock", "folder_lock", "write_run", "metrics_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +104,41 @@ def prepare_run_dir(path: Path, spec: RunSpec) -> None:
 
 def write_result(path: Path, result: RunResult) -> None:
     atomic_write(Path(path) / "result.json", json.dumps(result.to_dict(), allow_nan=True))
+
+
+def metrics_lines(result: dict):
+    """The lines of ``metrics.jsonl`` for a finished result (as the runner streams them, ordered by
+    step: the probes and the evaluation at step ``s`` (after ``s`` updates), then the loss of step ``s``)."""
+    evals, probes = result.get("evals") or {}, result.get("probes") or {}
+    at: dict[int, list] = {}
+    for i, s in enumerate(probes.get("step", [])):
+        at.setdefault(s, []).append({"step": s, "probe": {k: v[i] for k, v in probes.items() if k != "step"}})
+    for i, s in enumerate(evals.get("step", [])):
+        at.setdefault(s, []).append({"step": s, "eval": {k: v[i] for k, v in evals.items() if k != "step"}})
+    losses = result.get("train_loss") or []
+    for s in range(max([len(losses), *(t + 1 for t in at)])):
+        for obj in at.get(s, ()):
+            yield json.dumps(obj, allow_nan=True)
+        if s < len(losses):
+            yield json.dumps({"step": s, "loss": losses[s]}, allow_nan=True)
+
+
+def write_run(root: str | Path, spec: RunSpec, result: dict) -> Path:
+    """Write run ``spec``'s directory under ``root`` from its finished ``result`` (a ``RunResult`` dict):
+    cleared, ``spec.json``, ``metrics.jsonl``, then ``result.json`` last and atomically.  The caller
+    holds the run's lock.  ``ValueError`` when ``result`` is not a result of ``spec``."""
+    res = RunResult.from_dict(result)
+    if res.key != spec.key():
+        raise ValueError(f"write_run: the result is of run {res.key}, not of {spec.key()}")
+    path = run_dir(root, spec)
+    prepare_run_dir(path, spec)
+    with open(path / "metrics.jsonl", "w", encoding="utf-8") as f:
+        for line in metrics_lines(result):
+            f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    write_result(path, res)
+    return path
 
 
 def load_result(path: str | Path) -> RunResult:

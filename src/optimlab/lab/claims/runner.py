@@ -26,8 +26,9 @@ import traceback
 from pathlib import Path
 
 from ...checks import check_choice, check_int
+from ..executors import Executor
 from ..store import atomic_write, is_done
-from ..sweep import check_specs, run_sweep
+from ..sweep import check_specs, open_executor, run_sweep
 from .base import MODES, Claim, Context
 from .verdict import ERROR, RULE, Verdict
 
@@ -83,10 +84,15 @@ def user_claim_ids() -> list[int]:
 
 def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claims", workers: int = 2,
                progress: bool = True, report: bool = True, problem: str | None = None,
-               data_dir: str | Path | None = None) -> dict:
+               data_dir: str | Path | None = None, executor: str | Executor | None = None,
+               address: str | None = None, track: tuple | list = (), tracking_uri: str | None = None,
+               experiment: str | None = None) -> dict:
     """Run the selected claims (all by default) in ``mode`` ("tiny", "quick" or "full"); return claims.json's data.
 
     ``problem``: a user's problem ``"package.module:function"``: run the claims that apply to it on it alone.
+    ``executor``/``address``/``workers``: where the runs execute; ``track``/``tracking_uri``/``experiment``:
+    where they are also recorded (as :func:`~optimlab.lab.sweep.run_sweep`; with ``"mlflow"`` the
+    report is logged as the artifacts of a run named ``claims report``).
     """
     check_choice("run_claims", "mode", mode, tuple(MODES))
     check_int("run_claims", "workers", workers, 1)
@@ -112,6 +118,36 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
     t0 = time.perf_counter()
     ctx = Context(MODES[mode], {}, out, problem)
     errors: dict[int, Verdict] = {}
+    sweep = dict(progress=progress, check=False, track=track, tracking_uri=tracking_uri, experiment=experiment)
+    with open_executor(executor, workers=workers, address=address) as ex:
+        where = ex.describe()
+        n_runs = _run_rounds(claims, ctx, errors, out, mode, dict(sweep, executor=ex))
+    run_time = time.perf_counter() - t0
+    verdicts = _analyze(claims, ctx, errors, out)
+    wall = time.perf_counter() - t0
+    data = {"mode": mode, "problem": problem, "seeds": ctx.mode.seeds, "trials": list(ctx.mode.trials),
+            "tune_seeds": list(ctx.mode.tune_seeds), "workers": workers, "executor": where,
+            "runs": len(ctx.results), "runs_this_call": n_runs, "run_wall_time_s": round(run_time, 1),
+            "wall_time_s": round(wall, 1), "total_wall_time_s": round(_previous_total(out, mode, problem) + wall, 1),
+            "rule": RULE,
+            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "claims": [v.to_dict() for v in verdicts]}
+    data = _clean(data)
+    text = json.dumps(data, indent=1, allow_nan=False)
+    atomic_write(out / "claims.json", text)
+    if problem is None and ids is None:  # a complete run of the lecture's claims: kept per mode for the agreement column
+        atomic_write(out / f"claims_{mode}.json", text)
+    if report:
+        from .report import write_claims_report
+        data["report"] = str(write_claims_report(out, data))
+        if "mlflow" in ([track] if isinstance(track, str) else list(track or ())):
+            from ..tracking import MlflowTracker
+
+            MlflowTracker(out, tracking_uri, experiment).log_report(Path(data["report"]).parent, "claims report")
+    return data
+
+
+def _run_rounds(claims: list[Claim], ctx: Context, errors: dict, out: Path, mode: str, sweep: dict) -> int:
+    """Plan and run the claims' runs round by round until no claim asks for more; the runs done now."""
     n_runs = 0
     for rnd in range(MAX_ROUNDS):
         new = []
@@ -131,8 +167,12 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
             break
         log.info("claims (%s): round %d, %d runs", mode, rnd + 1, len(new))
         n_runs += sum(not is_done(out, s) for s in new)
-        ctx.results.update(run_sweep(new, out, workers=workers, progress=progress, check=False))
-    run_time = time.perf_counter() - t0
+        ctx.results.update(run_sweep(new, out, **sweep))
+    return n_runs
+
+
+def _analyze(claims: list[Claim], ctx: Context, errors: dict, out: Path) -> list[Verdict]:
+    """Each claim's verdict and figures (a claim whose analysis or figures crash: an error entry / no figure)."""
     fig_dir = out / "figures"
     verdicts = []
     for c in claims:
@@ -150,22 +190,7 @@ def run_claims(only=None, mode: str = "quick", out: str | Path = "optimlab-claim
             v.error = "drawing its figures: " + traceback.format_exc()
             log.warning("claim %d: figures failed:\n%s", c.id, v.error)
         verdicts.append(v)
-    wall = time.perf_counter() - t0
-    data = {"mode": mode, "problem": problem, "seeds": ctx.mode.seeds, "trials": list(ctx.mode.trials),
-            "tune_seeds": list(ctx.mode.tune_seeds), "workers": workers,
-            "runs": len(ctx.results), "runs_this_call": n_runs, "run_wall_time_s": round(run_time, 1),
-            "wall_time_s": round(wall, 1), "total_wall_time_s": round(_previous_total(out, mode, problem) + wall, 1),
-            "rule": RULE,
-            "created": time.strftime("%Y-%m-%d %H:%M:%S"), "claims": [v.to_dict() for v in verdicts]}
-    data = _clean(data)
-    text = json.dumps(data, indent=1, allow_nan=False)
-    atomic_write(out / "claims.json", text)
-    if problem is None and ids is None:  # a complete run of the lecture's claims: kept per mode for the agreement column
-        atomic_write(out / f"claims_{mode}.json", text)
-    if report:
-        from .report import write_claims_report
-        data["report"] = str(write_claims_report(out, data))
-    return data
+    return verdicts
 
 
 def _previous_total(out: Path, mode: str, problem: str | None = None) -> float:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 import torch
 
-from .base import Problem, ProblemInfo, check_size, register_problem, registered
+from .base import Problem, ProblemInfo, check_gpus, check_size, register_problem, registered
 
 _PROBLEMS = registered()
 
@@ -147,7 +147,8 @@ def problem_info(name: str) -> ProblemInfo:
         steps = int(getattr(fn, "default_steps", 500))
         return ProblemInfo(name, fn, getattr(fn, "family", "user"), (fn.__doc__ or "user problem").strip().split("\n")[0],
                            steps, int(getattr(fn, "tiny_steps", max(1, steps // 10))),
-                           int(getattr(fn, "eval_every", max(1, steps // 10))), bool(getattr(fn, "trajectory", False)))
+                           int(getattr(fn, "eval_every", max(1, steps // 10))), bool(getattr(fn, "trajectory", False)),
+                           check_gpus(name, getattr(fn, "gpus", 0)))
     raise ValueError(f"make_problem: problem must be one of {', '.join(sorted(_PROBLEMS))} "
                      f"or 'package.module:function', got {name!r}")
 

@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-__all__ = ["Problem", "ProblemInfo", "register_problem", "registered", "check_size"]
+__all__ = ["Problem", "ProblemInfo", "register_problem", "registered", "check_size", "check_gpus"]
 
 
 @dataclass
@@ -68,18 +68,28 @@ class ProblemInfo:
     tiny_steps: int
     eval_every: int
     trajectory: bool = False  # record the parameter trajectory by default (2-D problems)
+    gpus: float = 0.0  # GPUs a run asks an executor for (Ray's num_gpus); 0: a CPU problem
 
 
 _PROBLEMS: dict[str, ProblemInfo] = {}
 
 
 def register_problem(name: str, factory: Callable[..., Problem], *, family: str, summary: str,
-                     default_steps: int, tiny_steps: int, eval_every: int, trajectory: bool = False) -> None:
-    """Register ``factory(seed, size="default", **kwargs) -> Problem`` under ``name``."""
+                     default_steps: int, tiny_steps: int, eval_every: int, trajectory: bool = False,
+                     gpus: float = 0.0) -> None:
+    """Register ``factory(seed, size="default", **kwargs) -> Problem`` under ``name`` (``gpus``: the
+    GPUs each run asks a cluster for, e.g. 1 or 0.5; 0 for a CPU problem)."""
     if name in _PROBLEMS:
         raise ValueError(f"register_problem: name {name!r} is already registered")
     _PROBLEMS[name] = ProblemInfo(name, factory, family, summary, default_steps, tiny_steps,
-                                  eval_every, trajectory)
+                                  eval_every, trajectory, check_gpus(f"register_problem({name!r})", gpus))
+
+
+def check_gpus(owner: str, gpus) -> float:
+    """``gpus`` as a float: a number >= 0 (``ValueError`` naming ``owner`` otherwise)."""
+    if isinstance(gpus, bool) or not isinstance(gpus, (int, float)) or not gpus >= 0 or gpus == float("inf"):
+        raise ValueError(f"{owner}: gpus must be a number >= 0, got {gpus!r}")
+    return float(gpus)
 
 
 def registered() -> dict[str, ProblemInfo]:
