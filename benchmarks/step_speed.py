@@ -268,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"rows": scale_rows(entries, [int(x) for x in args.sizes.split(",")], rounds, 3)}))
         return 0
     if args.scale:
-        print(f"torch {torch.__version__}, 100 tensors, median of {rounds} rounds x 3 steps")
+        print(f"torch {torch.__version__}, 100 tensors, median of {args.rounds or 3} rounds x 3 steps")
         print(scale_report(entries, [int(x) for x in args.sizes.split(",")], [int(x) for x in args.threads.split(",")],
                            args.rounds or 3, 3))
         return 0
