@@ -142,6 +142,26 @@ class InlineExecutor(Executor):
         return handle
 
 
+@contextmanager
+def sigint_held():
+    """Hold SIGINT inside the block (main thread only; elsewhere a no-op) and raise
+    ``KeyboardInterrupt`` when the block ends if one came: none is lost (an ignored one would be),
+    and processes started inside start with SIGINT blocked, until their initializer ignores it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: came.append(signum))
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # a pending one runs the handler above
+        signal.signal(signal.SIGINT, old)
+    if came:
+        raise KeyboardInterrupt
+
+
 def _watch(parent: int, stop) -> None:
     while True:
         if os.getppid() != parent or stop.is_set():
@@ -183,7 +203,7 @@ class LocalPool(Executor):
     def submit(self, spec: RunSpec, progress: bool = False):
         if self._pool is None:
             self._start()
-        with sigint_ignored(), _one_omp_thread():  # a worker spawned now starts with SIGINT ignored, one thread
+        with sigint_held(), _one_omp_thread():  # a worker spawned now starts with SIGINT blocked, one thread
             try:
                 return self._pool.submit(run_task, spec.to_dict(), import_dirs(), task_env())
             except BrokenProcessPool:  # a worker died (its runs are recorded failed): a fresh pool for the rest
