@@ -1,6 +1,7 @@
 """Helpers for the lab tests that drive the real command in a subprocess (as a console script would)."""
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -42,6 +43,13 @@ def launcher(tmp_path: Path) -> Path:
     script = d / "optimlab_cli.py"
     script.write_text("import sys\nfrom optimlab.cli import main\n\nif __name__ == '__main__':\n    sys.exit(main())\n")
     return script
+
+
+def as_at_a_terminal() -> None:
+    """``preexec_fn`` for a command a test interrupts with SIGINT: the default disposition, as a shell
+    gives a foreground command (a test runner started in the background, ``cmd &``, ignores SIGINT,
+    and its children would inherit that and never see the Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def cli_env() -> dict:

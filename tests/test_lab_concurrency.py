@@ -13,7 +13,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("typer")
 pytest.importorskip("filelock")
 
-from lab_helpers import cli_env, launcher  # noqa: E402
+from lab_helpers import as_at_a_terminal, cli_env, launcher  # noqa: E402
 
 from optimlab.lab import RunResult  # noqa: E402
 
@@ -42,7 +42,7 @@ def test_ctrl_c_stops_a_pooled_compare_quickly_and_keeps_finished_runs(tmp_path)
     cmd = [sys.executable, str(launcher(tmp_path)), "compare", "-p", "digits_mlp", "--optimizers", "sgdm,adam",
            "--lrs", "0.01,0.1", "--seeds", "2", "--steps", "400", "--workers", "2", "--out", str(out)]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=as_at_a_terminal)
     try:
         deadline = time.time() + 180
         while time.time() < deadline and not finished(out) and proc.poll() is None:

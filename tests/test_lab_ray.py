@@ -23,7 +23,7 @@ pytest.importorskip("sklearn")
 if not os.path.isdir("/proc"):
     pytest.skip("needs /proc", allow_module_level=True)
 
-from lab_helpers import cli_env, launcher  # noqa: E402
+from lab_helpers import as_at_a_terminal, cli_env, launcher  # noqa: E402
 from ray_cluster import LOCAL_ONLY, Cluster, nodes_of  # noqa: E402
 
 from optimlab.lab import RunResult, RunSpec, grid, load_results, run, run_sweep  # noqa: E402
@@ -59,7 +59,7 @@ def timeless(r: RunResult) -> dict:
 def cli(tmp_path, *args, env):
     return subprocess.Popen([sys.executable, str(launcher(tmp_path)), *map(str, args)], cwd=tmp_path,
                             env={**cli_env(), **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_at_a_terminal)
 
 
 def wait_for(cond, timeout: float, proc=None):
