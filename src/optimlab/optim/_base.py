@@ -38,7 +38,7 @@ from torch import Tensor
 
 from ..checks import check_bool
 
-__all__ = ["OptimizerBase", "step_context", "call_closure", "tensor_mode", "kernel_ok", "plain_rows_ok",
+__all__ = ["OptimizerBase", "AlwaysDecoupled", "step_context", "call_closure", "tensor_mode", "kernel_ok", "plain_rows_ok",
            "run_inner_step", "check_state_shapes", "transform_grads", "GradTransform"]
 
 _PLAIN_PARAM = (Tensor, torch.nn.Parameter)
@@ -235,10 +235,7 @@ class OptimizerBase(torch.optim.Optimizer):
     @step_context
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = call_closure(closure)
         self._step_impl()
         return loss
 
@@ -314,3 +311,21 @@ def check_state_shapes(owner: str, optimizer: torch.optim.Optimizer) -> None:
                         f"{owner}: state {key!r} of parameter {_named(group, i)} of group {gi} has shape "
                         f"{list(value.shape)}, but the parameter has shape {list(p.shape)}; the checkpoint does "
                         f"not match this model")
+
+
+class AlwaysDecoupled:
+    """Mixin for AdamW and SGDW: every group decays decoupled, also after loading a checkpoint of the
+    base class (or an older one) whose groups say ``decoupled_weight_decay=False`` or nothing, and
+    a group added with ``decoupled_weight_decay`` other than True is refused."""
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
+
+    def add_param_group(self, param_group: dict) -> None:
+        """torch's ``add_param_group``; the group always decays decoupled."""
+        if param_group.get("decoupled_weight_decay", True) is not True:
+            raise ValueError(f"{self._owner}: decoupled_weight_decay is always True, got "
+                             f"{param_group['decoupled_weight_decay']!r}")
+        super().add_param_group(param_group)

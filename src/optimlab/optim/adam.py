@@ -9,7 +9,7 @@ from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_adam_args, check_flags
-from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
+from ._base import AlwaysDecoupled, OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import (
     FUSED_DTYPES, advance, check_fused_args, coefficients, collect_grads, hyper, init_moments, resolve_foreach,
     run_update,
@@ -179,7 +179,7 @@ class Adam(OptimizerBase):
             )
 
 
-class AdamW(Adam):
+class AdamW(AlwaysDecoupled, Adam):
     __doc__ = (
         "AdamW: Adam with decoupled weight decay, "
         "``Adam(..., decoupled_weight_decay=True)`` with ``weight_decay=1e-2`` (torch's defaults).\n\n"
@@ -217,17 +217,3 @@ class AdamW(Adam):
             capturable=capturable, differentiable=differentiable, fused=fused,
             decoupled_weight_decay=True, bias_correction=bias_correction,
         )
-
-    def __setstate__(self, state: dict) -> None:
-        # AdamW always decays decoupled, also after loading an Adam (or an older AdamW) checkpoint,
-        # whose groups say decoupled_weight_decay=False or nothing.
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group["decoupled_weight_decay"] = True
-
-    def add_param_group(self, param_group: dict) -> None:
-        """torch's ``add_param_group``; the group always decays decoupled (AdamW)."""
-        if param_group.get("decoupled_weight_decay", True) is not True:
-            raise ValueError(f"{self._owner}: decoupled_weight_decay is always True, got "
-                             f"{param_group['decoupled_weight_decay']!r}")
-        super().add_param_group(param_group)

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from . import _ops as M
 from ..checks import check_flags, check_lr, check_range
-from ._base import OptimizerBase, transform_grads, kernel_ok, tensor_mode
+from ._base import AlwaysDecoupled, OptimizerBase, transform_grads, kernel_ok, tensor_mode
 from ._common import check_fused_args, collect_grads, hyper, resolve_foreach, run_update
 from ._compiled import use_compiled
 from ._docs import common_args
@@ -231,7 +231,7 @@ class SGD(OptimizerBase):
                    compiled=use_compiled(group, rows, tensor_mode(group)), **rule)
 
 
-class SGDW(SGD):
+class SGDW(AlwaysDecoupled, SGD):
     __doc__ = (
         "SGD with decoupled weight decay (SGDW, and SGDWM with momentum): "
         "``SGD(..., decoupled_weight_decay=True)``.\n\n"
@@ -265,16 +265,3 @@ class SGDW(SGD):
             maximize=maximize, foreach=foreach, differentiable=differentiable, fused=fused,
             decoupled_weight_decay=True,
         )
-
-    def __setstate__(self, state: dict) -> None:
-        # SGDW always decays decoupled, also after loading an SGD checkpoint.
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group["decoupled_weight_decay"] = True
-
-    def add_param_group(self, param_group: dict) -> None:
-        """torch's ``add_param_group``; the group always decays decoupled (SGDW)."""
-        if param_group.get("decoupled_weight_decay", True) is not True:
-            raise ValueError(f"{self._owner}: decoupled_weight_decay is always True, got "
-                             f"{param_group['decoupled_weight_decay']!r}")
-        super().add_param_group(param_group)
