@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -57,6 +58,28 @@ def cli_env() -> dict:
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
     env.pop("PYTHONSAFEPATH", None)
     return env
+
+
+def start_cli(tmp_path: Path, *args, env: dict | None = None) -> subprocess.Popen:
+    """Start ``optimlab ARGS`` in ``tmp_path`` in a session of its own, with SIGINT as a terminal gives
+    it (see :func:`as_at_a_terminal`), text pipes for stdout and stderr."""
+    return subprocess.Popen([sys.executable, str(launcher(tmp_path)), *map(str, args)], cwd=tmp_path,
+                            env={**cli_env(), **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True, preexec_fn=as_at_a_terminal)
+
+
+def interrupt(proc: subprocess.Popen, timeout: float = 30) -> tuple[str, str, float]:
+    """Ctrl-C as the terminal sends it (SIGINT to the command's process group); returns its stdout,
+    its stderr and the seconds it took to exit.  A command still running after ``timeout`` is killed."""
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        t0 = time.time()
+        stdout, stderr = proc.communicate(timeout=timeout)
+        return stdout, stderr, time.time() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def run_cli(tmp_path: Path, *args, cwd: Path, timeout: float = 300, **kw) -> subprocess.CompletedProcess:

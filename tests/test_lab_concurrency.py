@@ -13,23 +13,9 @@ pytest.importorskip("sklearn")
 pytest.importorskip("typer")
 pytest.importorskip("filelock")
 
-from lab_helpers import as_at_a_terminal, cli_env, launcher  # noqa: E402
+from lab_helpers import cli_env, family, interrupt, launcher, start_cli  # noqa: E402
 
 from optimlab.lab import RunResult  # noqa: E402
-
-
-def group_members(pgid: int) -> list[str]:
-    """Live (non-zombie) processes of process group ``pgid``."""
-    out = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                out.append(d)
-    return out
 
 
 def finished(root) -> dict:
@@ -39,23 +25,15 @@ def finished(root) -> dict:
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
 def test_ctrl_c_stops_a_pooled_compare_quickly_and_keeps_finished_runs(tmp_path):
     out = tmp_path / "out"
-    cmd = [sys.executable, str(launcher(tmp_path)), "compare", "-p", "digits_mlp", "--optimizers", "sgdm,adam",
-           "--lrs", "0.01,0.1", "--seeds", "2", "--steps", "400", "--workers", "2", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True, preexec_fn=as_at_a_terminal)
+    proc = start_cli(tmp_path, "compare", "-p", "digits_mlp", "--optimizers", "sgdm,adam", "--lrs", "0.01,0.1",
+                     "--seeds", "2", "--steps", "400", "--workers", "2", "--out", out)
     try:
         deadline = time.time() + 180
         while time.time() < deadline and not finished(out) and proc.poll() is None:
             time.sleep(0.05)
         assert proc.poll() is None and finished(out), "the comparison should be running with a run finished"
-        os.killpg(proc.pid, signal.SIGINT)  # as the terminal does: the whole foreground group
-        t0 = time.time()
-        stdout, stderr = proc.communicate(timeout=30)
-        took = time.time() - t0
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stdout, stderr, took = interrupt(proc)
     assert proc.returncode == 130, stderr
     assert took < 5.0, f"took {took:.1f} s to stop"
     lines = [x for x in stderr.splitlines() if x.strip()]
@@ -66,9 +44,9 @@ def test_ctrl_c_stops_a_pooled_compare_quickly_and_keeps_finished_runs(tmp_path)
     for data in kept.values():
         assert RunResult.from_dict(json.loads(data)).status == "ok"
     deadline = time.time() + 5
-    while group_members(proc.pid) and time.time() < deadline:
+    while family([proc.pid]) and time.time() < deadline:
         time.sleep(0.1)
-    assert group_members(proc.pid) == [], "workers outlived the interrupted comparison"
+    assert family([proc.pid]) == [], "workers outlived the interrupted comparison"
 
 
 def test_two_compares_on_one_folder_share_the_work_safely(tmp_path):
