@@ -17,12 +17,12 @@ import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 import optimlab as new
+from step_speed import _timer  # benchmarks/ is the script's folder: sys.path[0]
 
 CASES = {
     "sgd": lambda M, ps: M.SGD(ps, lr=1e-3),
@@ -42,19 +42,6 @@ CASES = {
 }
 
 
-def _timer(opt, steps: int = 10):
-    for _ in range(3):
-        opt.step()
-
-    def run() -> float:
-        t0 = time.perf_counter()
-        for _ in range(steps):
-            opt.step()
-        return (time.perf_counter() - t0) / steps
-
-    return run
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("old_src", help="the old version's src/ folder (holding optimlab/)")
@@ -69,14 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     ps = [torch.nn.Parameter(torch.randn(100_000, generator=g)) for _ in range(100)]
     for p in ps:
         p.grad = torch.randn(p.shape, generator=g) * 1e-2
-    fused_adam = _timer(torch.optim.Adam(ps, lr=1e-3, fused=True))
+    fused_adam = _timer(torch.optim.Adam, ps, {"lr": 1e-3, "fused": True}, 10)
     cases = {k: v for k, v in CASES.items() if not args.only or k in args.only.split(",")}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, 100 x 100000 float32, "
           f"median of {args.rounds} rounds x 10 steps")
     print(f"{'optimizer':<18}{'old/fusedAdam':>15}{'new/fusedAdam':>15}{'new/old':>9}")
     for name, make in cases.items():
         try:
-            variants = {"old": _timer(make(old, ps)), "new": _timer(make(new, ps)), "fa": fused_adam}
+            variants = {"old": _timer(lambda p: make(old, p), ps, {}, 10), "new": _timer(lambda p: make(new, p), ps, {}, 10),
+                        "fa": fused_adam}
         except (AttributeError, TypeError, ValueError) as exc:  # the old version lacks it
             print(f"{name:<18}  (skipped: {exc})")
             continue
