@@ -64,9 +64,8 @@ def use_compiled(group: dict, rows: Sequence[Sequence[Tensor | None]], tensor: b
     fused = group.get("fused")
     if tensor or fused is False or group.get("foreach") is not None or not rows or _FAILED:
         return False
-    if fused is None and sum(r[0].numel() for r in rows if row_ok(r)) < MIN_NUMEL:
-        return False
-    return any(row_ok(r) for r in rows)
+    eligible = sum(r[0].numel() for r in rows if row_ok(r))  # 0 when no row is eligible (each has >= 2)
+    return eligible > 0 and (fused is True or eligible >= MIN_NUMEL)
 
 
 def split_rows(rows: Sequence[Sequence[Tensor | None]]) -> tuple[list[int], list[int]]:
