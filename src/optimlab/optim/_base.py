@@ -235,7 +235,10 @@ class OptimizerBase(torch.optim.Optimizer):
     @step_context
     def step(self, closure: Callable[[], Any] | None = None):
         """Perform one optimisation step; ``closure`` re-evaluates the model and returns the loss."""
-        loss = call_closure(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         self._step_impl()
         return loss
 

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor
 
-from ._base import call_closure, check_state_shapes, step_context
+from ._base import check_state_shapes, step_context
 
 __all__ = ["Wrapper", "counter"]
 
@@ -108,7 +108,10 @@ class Wrapper(torch.optim.Optimizer):
     @step_context
     def step(self, closure: Callable[[], Any] | None = None):
         """Evaluate the closure (once, under ``enable_grad``), then this wrapper's step."""
-        loss = call_closure(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
         self._step_impl()
         return loss
 
